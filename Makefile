@@ -1,0 +1,38 @@
+# The two commands of the Quick start: `make demo` and `make test`.
+.PHONY: bootstrap demo test lint faults bench migrate services clean
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+# Runs the whole platform locally (simulated Upbit, no API key needed). Ctrl-C stops it.
+demo: bootstrap
+	.venv/bin/upbit-llm services up
+	.venv/bin/upbit-llm demo
+
+# Installs what the tests need, starts local services, runs lint and the whole test suite.
+test: bootstrap
+	.venv/bin/upbit-llm services up
+	.venv/bin/ruff check .
+	.venv/bin/python -m pytest -q
+
+lint: bootstrap
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+faults: bootstrap
+	.venv/bin/upbit-llm services up
+	.venv/bin/python -m pytest -q -m faults tests/faults
+
+bench: bootstrap
+	.venv/bin/upbit-llm services up
+	.venv/bin/upbit-llm bench
+
+migrate: bootstrap
+	.venv/bin/upbit-llm migrate
+
+services: bootstrap
+	.venv/bin/upbit-llm services up
+
+clean:
+	-.venv/bin/upbit-llm services down
+	rm -rf .run artifacts .pytest_cache .ruff_cache

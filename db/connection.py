@@ -1,0 +1,97 @@
+"""Database connections: one place that opens psycopg2 connections and waits for the server."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg2
+import psycopg2.extensions
+from psycopg2 import sql
+
+from upbit_llm.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached; the message says how to fix it."""
+
+
+def connect(
+    settings: Settings,
+    *,
+    dbname: str | None = None,
+    readonly: bool = False,
+    application_name: str = "upbit-llm",
+    connect_timeout: int = 5,
+) -> psycopg2.extensions.connection:
+    """Open a connection as the writer role (default) or the read-only role."""
+    dsn = settings.readonly_dsn(dbname) if readonly else settings.database_dsn(dbname)
+    try:
+        conn = psycopg2.connect(dsn, connect_timeout=connect_timeout, application_name=application_name)
+    except psycopg2.OperationalError as exc:
+        raise DatabaseUnavailable(describe_connect_error(settings, exc, dbname)) from exc
+    if readonly:
+        conn.set_session(readonly=True)
+    return conn
+
+
+def describe_connect_error(settings: Settings, exc: BaseException, dbname: str | None = None) -> str:
+    """A connection failure as one actionable sentence (no password in it)."""
+    name = dbname or settings.timescaledb_dbname
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    where = f"{settings.timescaledb_host}:{settings.timescaledb_port}/{name}"
+    if "does not exist" in text and "database" in text:
+        fix = "run `upbit-llm migrate` (it creates the database)"
+    else:
+        fix = "start PostgreSQL with `upbit-llm services up`, or set TIMESCALEDB_HOST/TIMESCALEDB_PORT"
+    return f"cannot connect to PostgreSQL at {where}: {text} — {fix}"
+
+
+def wait_for_database(settings: Settings, *, timeout: float = 30.0, dbname: str | None = None) -> None:
+    """Block until the server accepts connections (compose prestart, restarts), or raise."""
+    deadline = time.monotonic() + timeout
+    delay = 0.2
+    while True:
+        try:
+            connect(settings, dbname=dbname or "postgres").close()
+            return
+        except DatabaseUnavailable:
+            if time.monotonic() >= deadline:
+                raise
+            log.info("waiting for database host=%s port=%s", settings.timescaledb_host, settings.timescaledb_port)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+@contextmanager
+def transaction(conn: psycopg2.extensions.connection) -> Iterator[psycopg2.extensions.cursor]:
+    """A cursor inside one transaction: commit on success, roll back on any error."""
+    cur = conn.cursor()
+    try:
+        yield cur
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        cur.close()
+
+
+def ensure_database(settings: Settings, dbname: str | None = None) -> bool:
+    """Create the database if it is missing. Returns True when it was created."""
+    name = dbname or settings.timescaledb_dbname
+    conn = connect(settings, dbname="postgres")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone():
+                return False
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            return True
+    finally:
+        conn.close()

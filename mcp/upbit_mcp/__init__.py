@@ -1,0 +1,1 @@
+"""MCP server exposing compact, token-budgeted Upbit market tools to Claude."""

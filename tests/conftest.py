@@ -1,0 +1,139 @@
+"""Shared fixtures: real services only. Unit tests (tests/unit) need none of these.
+
+- `base_settings`: Settings for tests (environment=test, no .env influence from the developer's machine).
+- `scratch_db`: a fresh database migrated by the real runner; yields Settings pointing at it; dropped after.
+  Mode: plain PostgreSQL by default; `scratch_db_timescale` uses TIMESCALE_TEST_DSN when set (else skip).
+- `kafka_bootstrap`: a Kafka-protocol broker (Tansu) on a free loopback port for the whole session.
+- `redis_url`: the machine's Redis, on a database index the tests own (flushed before use).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import psycopg2
+import pytest
+
+from upbit_llm.settings import Settings
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+def _test_settings(**overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "timescaledb_host": "127.0.0.1",
+        "timescaledb_port": 5432,
+        "timescaledb_user": "postgres",
+        "timescaledb_password": "",
+        "timescaledb_mode": "off",
+        "anthropic_api_key": "",
+        "redis_url": "redis://127.0.0.1:6379/14",
+        "report_language": "ko",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return _test_settings()
+
+
+def _drop_database(settings: Settings, name: str) -> None:
+    conn = psycopg2.connect(settings.database_dsn("postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    conn.close()
+
+
+def make_scratch_db(**overrides: object) -> Iterator[Settings]:
+    from db.migrate import migrate
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    settings = _test_settings(timescaledb_dbname=name, **overrides)
+    migrate(settings)
+    try:
+        yield settings
+    finally:
+        _drop_database(settings, name)
+
+
+@pytest.fixture
+def scratch_db() -> Iterator[Settings]:
+    """A freshly migrated plain-PostgreSQL database (the CI mode)."""
+    yield from make_scratch_db()
+
+
+def timescale_overrides() -> dict[str, object] | None:
+    dsn = os.environ.get("TIMESCALE_TEST_DSN")
+    if not dsn:
+        return None
+    url = urlparse(dsn)
+    try:
+        psycopg2.connect(dsn, connect_timeout=2).close()
+    except psycopg2.OperationalError:
+        return None
+    return {
+        "timescaledb_host": url.hostname or "127.0.0.1",
+        "timescaledb_port": url.port or 5432,
+        "timescaledb_user": url.username or "postgres",
+        "timescaledb_mode": "on",
+    }
+
+
+@pytest.fixture
+def scratch_db_timescale() -> Iterator[Settings]:
+    """A freshly migrated TimescaleDB-mode database; skipped when TIMESCALE_TEST_DSN is unset or down."""
+    overrides = timescale_overrides()
+    if overrides is None:
+        pytest.skip("TimescaleDB mode not tested: set TIMESCALE_TEST_DSN to a PostgreSQL with the extension")
+    yield from make_scratch_db(**overrides)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Tansu Kafka-protocol broker (in-memory) on a free loopback port, for the whole test session."""
+    from upbit_llm.services import free_port, spawn_tansu
+
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    proc = spawn_tansu("127.0.0.1", port, log_path)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    import redis
+
+    url = "redis://127.0.0.1:6379/14"
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.fail("Redis is not running on 127.0.0.1:6379 — run `upbit-llm services up`")
+    client.flushdb()
+    return url
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,18 @@
+"""Ask about one or more coins in Korean or English."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from upbit_llm.settings import Settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("question", help='e.g. "W코인 지금 어때?"')
+    parser.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    print("this command is not available in this build yet (tracked in issue 5)", file=sys.stderr)
+    return 2

@@ -1,0 +1,17 @@
+"""Run one anomaly scan now (the same function as the Celery task)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from upbit_llm.settings import Settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    print("this command is not available in this build yet (tracked in issue 6)", file=sys.stderr)
+    return 2

@@ -1,0 +1,17 @@
+"""Measure tokens: raw latest tickers as JSON versus each compact context."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from upbit_llm.settings import Settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    print("this command is not available in this build yet (tracked in issue 4)", file=sys.stderr)
+    return 2

@@ -1,0 +1,24 @@
+"""Process-wide logging: one line per record, key=value context, to stderr."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Configure the root logger once; safe to call again (replaces our handler)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_upbit_llm", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(FORMAT, datefmt="%Y-%m-%dT%H:%M:%S"))
+    handler._upbit_llm = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # Chatty libraries: their INFO lines drown the status lines people read.
+    for noisy in ("kafka", "httpx", "httpcore", "urllib3", "websocket"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,200 @@
+"""The one settings object of the platform, read from the environment and `.env`.
+
+Every process builds one `Settings` at start-up (`get_settings()`) and passes it down; no module reads
+`os.environ` on its own. Variable names are the environment names in upper case (the seed's names such as
+`KAFKA_SERVERS` and `TIMESCALEDB_DBNAME` keep working). Secrets are `SecretStr`, so they never appear in
+logs or reprs; `Settings.redacted()` is what diagnostics print.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Placeholder secrets from .env.example; refused outside development (full-stack-fastapi-template's rule).
+PLACEHOLDER_SECRETS = frozenset({"changethis", "change-me", "changeme", "secret", "password"})
+
+# A current fast, inexpensive Claude model. Override with ANTHROPIC_MODEL.
+DEFAULT_ANTHROPIC_MODEL = "claude-haiku-4-5"
+
+
+class Settings(BaseSettings):
+    """All configuration. Field name == environment variable name (case-insensitive)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+    # Where supervised processes (demo, services) keep pid files, logs and local broker state.
+    run_dir: Path = PROJECT_ROOT / ".run"
+
+    # --- Kafka ---------------------------------------------------------------------------------
+    kafka_servers: str = "127.0.0.1:9092"
+    kafka_topic: str = "upbit_ticker"
+    kafka_group_id: str = "upbit-ticker-writer"
+    kafka_dead_letter_topic: str = "upbit_ticker_dead"
+    # Rebalance timeout for the consumer group (kafka-python uses max_poll_interval_ms for joins).
+    kafka_max_poll_interval_ms: int = Field(default=10_000, ge=1_000, le=600_000)
+
+    # --- Database (TimescaleDB or plain PostgreSQL) ---------------------------------------------
+    timescaledb_dbname: str = "coin"
+    timescaledb_user: str = "postgres"
+    timescaledb_password: SecretStr = SecretStr("")
+    timescaledb_host: str = "127.0.0.1"
+    timescaledb_port: int = 5432
+    # auto: use TimescaleDB when `CREATE EXTENSION timescaledb` succeeds; on: require it; off: plain PostgreSQL.
+    timescaledb_mode: Literal["auto", "on", "off"] = "auto"
+    # Raw ticks older than this (by arrival, not event time) are dropped by retention.
+    ticker_retention_days: int = Field(default=30, ge=1)
+    # Read-only role used by the MCP server and the dashboard (created by the migrations).
+    readonly_user: str = "upbit_reader"
+    readonly_password: SecretStr = SecretStr("")
+    readonly_statement_timeout_ms: int = Field(default=2_000, ge=100)
+
+    # --- Redis / Celery / Flower ----------------------------------------------------------------
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    celery_result_url: str = ""  # empty → same as redis_url
+    summary_interval_seconds: int = Field(default=300, ge=5)
+    anomaly_scan_interval_seconds: int = Field(default=15, ge=1)
+    aggregate_refresh_interval_seconds: int = Field(default=60, ge=5)
+    catalog_refresh_interval_seconds: int = Field(default=86_400, ge=60)
+    flower_host: str = "127.0.0.1"
+    flower_port: int = 5555
+    flower_user: str = "admin"
+    flower_password: SecretStr = SecretStr("")
+
+    # --- Upbit ----------------------------------------------------------------------------------
+    upbit_ws_url: str = "wss://api.upbit.com/websocket/v1"
+    upbit_rest_url: str = "https://api.upbit.com"
+    # Quote currencies to subscribe: "KRW", "KRW,BTC", or "all".
+    upbit_quotes: str = "KRW"
+    # Explicit market codes (comma separated) override UPBIT_QUOTES when set.
+    upbit_codes: str = ""
+    upbit_watchdog_seconds: float = Field(default=30.0, gt=0)
+    upbit_ping_seconds: float = Field(default=20.0, gt=0)
+
+    # --- Claude -------------------------------------------------------------------------------------
+    anthropic_api_key: SecretStr = SecretStr("")
+    anthropic_model: str = DEFAULT_ANTHROPIC_MODEL
+    # Empty → the SDK's own default (which honours ANTHROPIC_BASE_URL).
+    anthropic_base_url: str = ""
+    anthropic_timeout_seconds: float = Field(default=60.0, gt=0)
+    anthropic_max_retries: int = Field(default=3, ge=0, le=10)
+    llm_max_output_tokens: int = Field(default=700, ge=16, le=8192)
+    llm_max_context_tokens: int = Field(default=1_500, ge=100)
+    report_language: Literal["ko", "en"] = "ko"
+
+    # --- Alerts ---------------------------------------------------------------------------------
+    slack_webhook_url: SecretStr = SecretStr("")
+    slack_min_severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
+    alert_webhook_url: str = ""
+    alert_webhook_secret: SecretStr = SecretStr("")
+    webhook_min_severity: Literal["info", "low", "medium", "high", "critical"] = "low"
+    # Comma separated market codes whose alerts are muted on every channel.
+    alert_mutes: str = ""
+    alert_cooldown_seconds: int = Field(default=600, ge=0)
+
+    # --- MCP and dashboard ------------------------------------------------------------------------
+    mcp_host: str = "127.0.0.1"
+    mcp_port: int = 8765
+    mcp_token: SecretStr = SecretStr("")
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    web_token: SecretStr = SecretStr("")
+
+    @field_validator("upbit_quotes")
+    @classmethod
+    def _normalise_quotes(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() == "all":
+            return "all"
+        quotes = [q.strip().upper() for q in value.split(",") if q.strip()]
+        if not quotes:
+            raise ValueError("UPBIT_QUOTES must name at least one quote currency (e.g. KRW) or be 'all'")
+        return ",".join(quotes)
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment == "development" or self.environment == "test":
+            return self
+        for name in ("timescaledb_password", "flower_password", "mcp_token", "alert_webhook_secret"):
+            secret: SecretStr = getattr(self, name)
+            if secret.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(f"{name.upper()} still holds a placeholder value; set a real secret")
+        return self
+
+    # --- derived values -------------------------------------------------------------------------
+    @property
+    def quote_currencies(self) -> list[str] | None:
+        """Quote currencies to follow, or None for every market."""
+        return None if self.upbit_quotes == "all" else self.upbit_quotes.split(",")
+
+    @property
+    def explicit_codes(self) -> list[str]:
+        return [c.strip().upper() for c in self.upbit_codes.split(",") if c.strip()]
+
+    @property
+    def kafka_bootstrap(self) -> list[str]:
+        return [s.strip() for s in self.kafka_servers.split(",") if s.strip()]
+
+    @property
+    def muted_markets(self) -> frozenset[str]:
+        return frozenset(c.strip().upper() for c in self.alert_mutes.split(",") if c.strip())
+
+    @property
+    def celery_backend_url(self) -> str:
+        return self.celery_result_url or self.redis_url
+
+    @property
+    def has_anthropic_key(self) -> bool:
+        return bool(self.anthropic_api_key.get_secret_value())
+
+    def database_dsn(self, dbname: str | None = None) -> str:
+        """libpq URI for the writer role. Contains the password: never log it (use `redacted()`)."""
+        password = self.timescaledb_password.get_secret_value()
+        auth = quote(self.timescaledb_user, safe="")
+        if password:
+            auth += ":" + quote(password, safe="")
+        name = quote(dbname or self.timescaledb_dbname, safe="")
+        return f"postgresql://{auth}@{self.timescaledb_host}:{self.timescaledb_port}/{name}"
+
+    def readonly_dsn(self, dbname: str | None = None) -> str:
+        """libpq URI for the read-only role used by MCP and the dashboard."""
+        password = self.readonly_password.get_secret_value()
+        auth = quote(self.readonly_user, safe="")
+        if password:
+            auth += ":" + quote(password, safe="")
+        name = quote(dbname or self.timescaledb_dbname, safe="")
+        return f"postgresql://{auth}@{self.timescaledb_host}:{self.timescaledb_port}/{name}"
+
+    def redacted(self) -> dict[str, object]:
+        """Every setting with secrets masked: what `doctor` and logs may show."""
+        out: dict[str, object] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out[name.upper()] = "set (hidden)" if value.get_secret_value() else "not set"
+            elif name == "slack_webhook_url":
+                out[name.upper()] = "set (hidden)" if value else "not set"
+            else:
+                out[name.upper()] = str(value)
+        return out
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once. Tests build their own `Settings(...)` instead."""
+    return Settings()
