@@ -1,0 +1,1 @@
+"""Benchmarks: each module measures one area and returns `BenchFigure`s; `upbit-llm bench` prints them all."""
