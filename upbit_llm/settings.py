@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     web_token: SecretStr = SecretStr("")
+    # How often the dashboard re-reads the analytics layer for its live feed (server-sent events).
+    web_refresh_seconds: float = Field(default=2.0, ge=0.2, le=300)
 
     @field_validator("upbit_quotes")
     @classmethod
