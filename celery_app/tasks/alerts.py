@@ -1,0 +1,30 @@
+"""Celery task `celery_app.tasks.alerts.deliver_alerts(anomaly_id)`: deliver one event to every alert channel."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery_app import app
+
+log = logging.getLogger(__name__)
+
+
+def _settings() -> Any:
+    from upbit_llm.settings import get_settings
+
+    return get_settings()
+
+
+@app.task(name="celery_app.tasks.alerts.deliver_alerts", queue="alerts", acks_late=True, reject_on_worker_lost=True)
+def deliver_alerts(anomaly_id: int) -> dict[str, Any]:
+    """Deliver an anomaly event to Slack and the generic webhook.
+
+    Safe to run twice or after a worker died mid-send (acks_late redelivers it): `alerts.delivery.deliver` claims
+    each (event, channel, status version) in the database before sending and never sends a claimed one again.
+    Retries with backoff happen inside `deliver`, so the task itself is not retried by Celery.
+    """
+    from alerts.delivery import deliver
+
+    report = deliver(_settings(), int(anomaly_id))
+    return report.as_dict()
