@@ -1,0 +1,1 @@
+"""Ingest: Upbit WebSocket → Kafka (producer) and Kafka → database (consumer), losslessly."""

@@ -1,0 +1,250 @@
+"""The Upbit ticker message: its 33 fields, SIMPLE↔DEFAULT keys, validation, message id and row conversion.
+
+Kafka message format (producer → consumer, documented in docs/ingest.md):
+- key   = market code (UTF-8), so one market's messages stay in order on one partition;
+- value = the validated message in DEFAULT format as canonical JSON (`canonical_bytes`: keys sorted, orjson);
+- headers: `received_at` (ms since epoch, ASCII) when the producer read it off the socket, `source` (ws / file).
+The message id is a 128-bit BLAKE2b hash of the canonical bytes, recomputed by the consumer (never trusted from a
+header), so a re-delivered message gets the same id and is stored once, while distinct fills that share a
+millisecond differ in volume/price/cumulative fields and get distinct ids.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+# DEFAULT name → SIMPLE key, in the order Upbit documents them (and the order of ticker_data's columns).
+SIMPLE_KEYS: dict[str, str] = {
+    "type": "ty",
+    "code": "cd",
+    "opening_price": "op",
+    "high_price": "hp",
+    "low_price": "lp",
+    "trade_price": "tp",
+    "prev_closing_price": "pcp",
+    "change": "c",
+    "change_price": "cp",
+    "signed_change_price": "scp",
+    "change_rate": "cr",
+    "signed_change_rate": "scr",
+    "trade_volume": "tv",
+    "acc_trade_volume": "atv",
+    "acc_trade_volume_24h": "atv24h",
+    "acc_trade_price": "atp",
+    "acc_trade_price_24h": "atp24h",
+    "trade_date": "tdt",
+    "trade_time": "ttm",
+    "trade_timestamp": "ttms",
+    "ask_bid": "ab",
+    "acc_ask_volume": "aav",
+    "acc_bid_volume": "abv",
+    "highest_52_week_price": "h52wp",
+    "highest_52_week_date": "h52wdt",
+    "lowest_52_week_price": "l52wp",
+    "lowest_52_week_date": "l52wdt",
+    "market_state": "ms",
+    "is_trading_suspended": "its",
+    "delisting_date": "dd",
+    "market_warning": "mw",
+    "timestamp": "tms",
+    "stream_type": "st",
+}
+FIELDS: tuple[str, ...] = tuple(SIMPLE_KEYS)
+DEFAULT_KEYS: dict[str, str] = {simple: default for default, simple in SIMPLE_KEYS.items()}
+
+FLOAT_FIELDS: frozenset[str] = frozenset(
+    {
+        "opening_price",
+        "high_price",
+        "low_price",
+        "trade_price",
+        "prev_closing_price",
+        "change_price",
+        "signed_change_price",
+        "change_rate",
+        "signed_change_rate",
+        "trade_volume",
+        "acc_trade_volume",
+        "acc_trade_volume_24h",
+        "acc_trade_price",
+        "acc_trade_price_24h",
+        "acc_ask_volume",
+        "acc_bid_volume",
+        "highest_52_week_price",
+        "lowest_52_week_price",
+    }
+)
+# Values that can never be negative (prices, volumes, unsigned change).
+NON_NEGATIVE_FIELDS: frozenset[str] = FLOAT_FIELDS - {"signed_change_price", "signed_change_rate"}
+INT_FIELDS: frozenset[str] = frozenset({"trade_timestamp", "timestamp"})
+DATE_FIELDS: frozenset[str] = frozenset({"highest_52_week_date", "lowest_52_week_date", "delisting_date"})
+BOOL_FIELDS: frozenset[str] = frozenset({"is_trading_suspended"})
+TEXT_FIELDS: frozenset[str] = frozenset(FIELDS) - FLOAT_FIELDS - INT_FIELDS - DATE_FIELDS - BOOL_FIELDS
+# Enum-like text fields: any string passes (unknown values are data); these are the values known today.
+KNOWN_ENUMS: dict[str, frozenset[str]] = {
+    "change": frozenset({"RISE", "EVEN", "FALL"}),
+    "ask_bid": frozenset({"ASK", "BID"}),
+    "market_state": frozenset({"PREVIEW", "ACTIVE", "DELISTED"}),
+    "market_warning": frozenset({"NONE", "CAUTION"}),
+    "stream_type": frozenset({"SNAPSHOT", "REALTIME"}),
+}
+
+CODE_RE = re.compile(r"^[A-Z0-9]{2,10}-[A-Z0-9]{1,20}$")
+DATE_RE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})$")
+# Event times outside this window are impossible (Upbit opened in 2017; 2100 catches ms/µs mix-ups).
+MIN_TIMESTAMP_MS = 1_483_228_800_000  # 2017-01-01
+MAX_TIMESTAMP_MS = 4_102_444_800_000  # 2100-01-01
+MAX_ABS_VALUE = 1e300  # larger doubles are garbage, not prices
+MAX_TEXT_LEN = 200
+
+# Columns written by the consumer, in COPY order (ticker_data's columns minus the ones with defaults).
+COLUMNS: tuple[str, ...] = ("time", "code", "msg_id", *(f for f in FIELDS if f != "code"), "received_at", "extra")
+
+
+class InvalidMessage(ValueError):
+    """A message that cannot be stored; `reasons` lists every problem found."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+def is_simple(message: Mapping[str, Any]) -> bool:
+    """True for a SIMPLE-format message (short keys)."""
+    return "cd" in message and "code" not in message
+
+
+def to_default(message: Mapping[str, Any]) -> dict[str, Any]:
+    """DEFAULT-format copy of a message (SIMPLE keys mapped; unknown keys kept as they are)."""
+    if not is_simple(message):
+        return dict(message)
+    return {DEFAULT_KEYS.get(key, key): value for key, value in message.items()}
+
+
+def to_simple(message: Mapping[str, Any]) -> dict[str, Any]:
+    """SIMPLE-format copy of a DEFAULT message (what the server sends for format=SIMPLE)."""
+    return {SIMPLE_KEYS.get(key, key): value for key, value in message.items()}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _date_ok(value: str) -> bool:
+    match = DATE_RE.match(value)
+    if not match:
+        return False
+    try:
+        dt.date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return False
+    return True
+
+
+def validation_errors(message: Any) -> list[str]:
+    """Every reason this message cannot be stored; empty when it is valid. Unknown enum values are fine."""
+    if not isinstance(message, dict):
+        return [f"not a JSON object (got {type(message).__name__})"]
+    if "error" in message and "code" not in message:
+        return ["Upbit error frame, not data"]
+    reasons: list[str] = []
+    msg_type = message.get("type")
+    if msg_type != "ticker":
+        reasons.append(f"type is {msg_type!r}, expected 'ticker'")
+    code = message.get("code")
+    if not isinstance(code, str) or not CODE_RE.match(code):
+        reasons.append(f"code {str(code)[:40]!r} is not a market code like KRW-BTC")
+    for name in ("trade_price", "trade_timestamp"):
+        if message.get(name) is None:
+            reasons.append(f"{name} is missing")
+    for name in FLOAT_FIELDS:
+        value = message.get(name)
+        if value is None:
+            continue
+        if not _is_number(value):
+            reasons.append(f"{name} is not a number ({str(value)[:40]!r})")
+        elif not math.isfinite(value) or abs(value) > MAX_ABS_VALUE:
+            reasons.append(f"{name} is not a finite number ({value!r})")
+        elif value < 0 and name in NON_NEGATIVE_FIELDS:
+            reasons.append(f"{name} is negative ({value!r})")
+    price = message.get("trade_price")
+    if _is_number(price) and price == 0:
+        reasons.append("trade_price is zero")
+    for name in INT_FIELDS:
+        value = message.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool):
+            reasons.append(f"{name} is not an integer ({str(value)[:40]!r})")
+        elif not MIN_TIMESTAMP_MS <= value <= MAX_TIMESTAMP_MS:
+            reasons.append(f"{name} {value} is not a plausible epoch time in ms")
+    for name in DATE_FIELDS:
+        value = message.get(name)
+        if value is not None and (not isinstance(value, str) or not _date_ok(value)):
+            reasons.append(f"{name} is not a date ({str(value)[:40]!r})")
+    for name in BOOL_FIELDS:
+        value = message.get(name)
+        if value is not None and not isinstance(value, bool):
+            reasons.append(f"{name} is not a boolean ({str(value)[:40]!r})")
+    for name in TEXT_FIELDS:
+        value = message.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            reasons.append(f"{name} is not a string ({str(value)[:40]!r})")
+        elif "\x00" in value or len(value) > MAX_TEXT_LEN:
+            reasons.append(f"{name} holds a NUL character or is longer than {MAX_TEXT_LEN}")
+    extra = {k: v for k, v in message.items() if k not in SIMPLE_KEYS}
+    if extra:
+        text = orjson.dumps(extra).decode()
+        if "\\u0000" in text:
+            reasons.append("unknown keys hold a NUL character")
+    return reasons
+
+
+def validate(message: Any) -> dict[str, Any]:
+    """The message in DEFAULT format, or raise InvalidMessage with every reason."""
+    if isinstance(message, dict) and is_simple(message):
+        message = to_default(message)
+    reasons = validation_errors(message)
+    if reasons:
+        raise InvalidMessage(reasons)
+    return message  # type: ignore[no-any-return]
+
+
+def canonical_bytes(message: Mapping[str, Any]) -> bytes:
+    """The canonical JSON encoding: keys sorted, shortest round-trip floats (orjson). Kafka values use it."""
+    return orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
+
+
+def message_id_from_canonical(data: bytes) -> uuid.UUID:
+    return uuid.UUID(bytes=hashlib.blake2b(data, digest_size=16).digest())
+
+
+def message_id(message: Mapping[str, Any]) -> uuid.UUID:
+    """128-bit identity of the whole message: equal messages share it, fills in one millisecond do not."""
+    return message_id_from_canonical(canonical_bytes(message))
+
+
+def event_time(message: Mapping[str, Any]) -> dt.datetime:
+    return dt.datetime.fromtimestamp(message["trade_timestamp"] / 1000, tz=dt.UTC)
+
+
+def to_row(message: Mapping[str, Any], received_at_ms: int | None = None) -> dict[str, Any]:
+    """A validated DEFAULT message as a ticker_data row (column → Python value); unknown keys go to `extra`."""
+    row: dict[str, Any] = {"time": event_time(message), "msg_id": message_id(message)}
+    for name in FIELDS:
+        row[name] = message.get(name)
+    received = received_at_ms if received_at_ms is not None else message.get("timestamp")
+    row["received_at"] = dt.datetime.fromtimestamp(received / 1000, tz=dt.UTC) if received else None
+    extra = {k: v for k, v in message.items() if k not in SIMPLE_KEYS}
+    row["extra"] = extra or None
+    return row

@@ -1,0 +1,82 @@
+"""The consumer's writer against a real database: exact values, same-millisecond fills, idempotency, latest."""
+
+from __future__ import annotations
+
+import psycopg2
+import pytest
+
+from fake_upbit.simulator import MarketSimulator
+from ingest.ticker import FIELDS, InvalidMessage, message_id
+from tests.support.rows import load_catalog, load_messages
+from upbit_llm.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+START_MS = 1_767_243_600_000  # 2026-01-01 05:00 UTC
+
+
+def _fetch(settings: Settings, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    conn = psycopg2.connect(settings.database_dsn())
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def test_simulated_messages_are_stored_once_each_with_the_values_sent(scratch_db: Settings) -> None:
+    sim = MarketSimulator(markets=160, seed=3, start_ms=START_MS, rate=100)
+    messages = list(sim.messages(60))
+    assert load_catalog(scratch_db, sim.catalog()) == 160
+    assert load_messages(scratch_db, messages) == len(messages)
+    # A second delivery of the same messages stores nothing new.
+    assert load_messages(scratch_db, messages) == 0
+    assert _fetch(scratch_db, "SELECT count(*) FROM ticker_data")[0][0] == len(messages)
+
+    columns = ", ".join(f'"{f}"' for f in FIELDS)
+    stored = {
+        row[0]: row[1:]
+        for row in _fetch(
+            scratch_db,
+            f"SELECT msg_id::text, {columns}, "  # noqa: S608 (constant column list)
+            "to_char(highest_52_week_date, 'YYYY-MM-DD'), to_char(lowest_52_week_date, 'YYYY-MM-DD') "
+            "FROM ticker_data",
+        )
+    }
+    for msg in messages:
+        row = stored[str(message_id(msg))]
+        for i, name in enumerate(FIELDS):
+            if name.endswith("_52_week_date"):
+                continue
+            assert row[i] == msg[name], name
+        assert row[len(FIELDS)] == msg["highest_52_week_date"]
+
+
+def test_fills_sharing_a_millisecond_and_volumes_above_1e12_are_all_kept(scratch_db: Settings) -> None:
+    base = next(m for m in MarketSimulator(markets=20, seed=1, start_ms=START_MS).messages(30))
+    base = dict(base, code="KRW-PEPE", trade_price=0.0148)
+    fills = [
+        dict(base, trade_volume=1e6 + i, acc_trade_volume=2.5e12 + i * 1e6, acc_trade_price=3.7e10 + i)
+        for i in range(13)
+    ]
+    assert load_messages(scratch_db, fills) == 13
+    rows = _fetch(scratch_db, "SELECT acc_trade_volume FROM ticker_data ORDER BY acc_trade_volume")
+    assert [r[0] for r in rows] == [f["acc_trade_volume"] for f in fills]
+
+
+def test_latest_price_never_moves_back_to_an_older_message(scratch_db: Settings) -> None:
+    msgs = [m for m in MarketSimulator(markets=5, seed=2, start_ms=START_MS).messages(30) if m["code"] == "KRW-BTC"]
+    newest, older = msgs[-1], msgs[0]
+    load_messages(scratch_db, [newest])
+    load_messages(scratch_db, [older])
+    rows = _fetch(scratch_db, "SELECT trade_timestamp, trade_price FROM ticker_latest WHERE code = 'KRW-BTC'")
+    assert rows == [(newest["trade_timestamp"], newest["trade_price"])]
+
+
+def test_invalid_message_is_refused_with_its_reasons(scratch_db: Settings) -> None:
+    good = next(MarketSimulator(markets=5, seed=2, start_ms=START_MS).messages(10))
+    with pytest.raises(InvalidMessage) as err:
+        load_messages(scratch_db, [dict(good, trade_price="1e3", trade_timestamp=12)])
+    assert "trade_price is not a number" in str(err.value)
+    assert "trade_timestamp 12 is not a plausible epoch time" in str(err.value)
