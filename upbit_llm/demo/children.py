@@ -21,9 +21,6 @@ from upbit_llm.supervisor import ChildSpec
 
 CELERY_QUEUES = "llm,scans,maintenance,alerts"
 PLACEHOLDER_MARK = "not available in this build yet"
-# Flower reads every FLOWER_* variable as one of its options and crashes on names it does not know, so our own
-# FLOWER_USER/FLOWER_PASSWORD/FLOWER_HOST are removed from its environment and translated to Flower's names.
-FLOWER_OWN_VARS = ("FLOWER_USER", "FLOWER_PASSWORD", "FLOWER_HOST", "FLOWER_PORT")
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -35,6 +32,17 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = value.get_secret_value()
         env[name.upper()] = str(value)
     return env
+
+
+def flower_env(env: dict[str, str], user: str, password: str, host: str, port: int) -> dict[str, str]:
+    """The environment for `celery -A celery_app flower`: basic auth, address and port in Flower's own names
+    (Flower reads every FLOWER_* variable as one of its options and exits on names it does not know, such as our
+    FLOWER_USER and FLOWER_PASSWORD, so those are translated)."""
+    fenv = {k: v for k, v in env.items() if not k.startswith("FLOWER_")}
+    fenv["FLOWER_BASIC_AUTH"] = f"{user}:{password}"
+    fenv["FLOWER_ADDRESS"] = host
+    fenv["FLOWER_PORT"] = str(port)
+    return fenv
 
 
 def port_free(host: str, port: int) -> bool:
@@ -176,10 +184,7 @@ def build_plan(settings: Settings, opts: DemoOptions, *, base_env: dict[str, str
         spec("celery-beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", str(schedule)])
         if opts.flower:
             fport = pick_port(settings.flower_host, settings.flower_port)
-            fenv = {k: v for k, v in env.items() if k not in FLOWER_OWN_VARS}
-            fenv["FLOWER_BASIC_AUTH"] = f"{plan.flower_user}:{flower_password}"
-            fenv["FLOWER_ADDRESS"] = settings.flower_host
-            fenv["FLOWER_PORT"] = str(fport)
+            fenv = flower_env(env, plan.flower_user, flower_password, settings.flower_host, fport)
             url = f"http://{settings.flower_host}:{fport}"
             plan.specs.append(
                 ChildSpec(
