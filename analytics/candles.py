@@ -1,0 +1,67 @@
+"""Candles of one market at 1m/5m/1h, built from the 1-minute aggregate over a bounded range."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg2.extensions
+
+from analytics.catalog import load_catalog
+from analytics.freshness import freshness
+from analytics.models import Candle, CandleSeries, Interval
+from analytics.resolver import resolve_market
+
+MAX_CANDLES = 500
+STEP = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "1h": timedelta(hours=1)}
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # the same origin as the ohlcv_5m / ohlcv_1h views
+
+
+def _bin(ts: datetime, step: timedelta) -> datetime:
+    return _EPOCH + ((ts - _EPOCH) // step) * step
+
+
+def candles(
+    conn: psycopg2.extensions.connection, market: str, interval: Interval = "5m", limit: int = 60
+) -> CandleSeries:
+    """The newest `limit` candles (oldest first) up to the market's latest event; capped at MAX_CANDLES."""
+    if interval not in STEP:
+        raise ValueError(f"interval must be one of {sorted(STEP)}")
+    truncated = limit > MAX_CANDLES
+    limit = max(1, min(limit, MAX_CANDLES))
+    ref = load_catalog(conn).get(market) or resolve_market(conn, market)
+    fresh = freshness(conn, market=ref.market)
+    if fresh.as_of is None:
+        return CandleSeries(market=ref.market, interval=interval, candles=[], freshness=fresh)
+    step = STEP[interval]
+    start = _bin(fresh.as_of, step) - step * (limit - 1)
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT date_bin(%(step)s, bucket, %(origin)s) AS t,
+                   (array_agg(open ORDER BY bucket))[1], max(high), min(low),
+                   (array_agg(close ORDER BY bucket DESC))[1], sum(volume), sum(value), sum(fills)
+            FROM ohlcv_1m
+            WHERE code = %(code)s AND bucket >= %(start)s AND bucket <= %(as_of)s
+            GROUP BY 1
+            ORDER BY 1
+            """,
+            {"step": step, "origin": _EPOCH, "code": ref.market, "start": start, "as_of": fresh.as_of},
+        )
+        rows = cur.fetchall()
+    is_krw = ref.quote == "KRW"
+    series = [
+        Candle(
+            t=r[0],
+            open=r[1],
+            high=r[2],
+            low=r[3],
+            close=r[4],
+            volume=r[5],
+            value_fills_krw=r[6] if is_krw else None,
+            fills=int(r[7] or 0),
+        )
+        for r in rows
+    ]
+    return CandleSeries(
+        market=ref.market, interval=interval, candles=series[-limit:], truncated=truncated, freshness=fresh
+    )

@@ -1,0 +1,72 @@
+"""Token budgets for compact contexts: render at decreasing detail until the text fits, counted by the real BPE."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from analytics.tokens import count_tokens
+
+log = logging.getLogger(__name__)
+
+# The budgets the issue sets (tokens, by the offline Claude BPE).
+OVERVIEW_BUDGET = 500
+COIN_BRIEF_BUDGET = 250
+MOVERS_BUDGET = 300
+CANDLES_BUDGET = 600
+ANOMALIES_BUDGET = 300
+SUMMARY_BUDGET = 400
+RESOLUTION_BUDGET = 120
+
+
+def fit_to_budget(render: Callable[[int], str], levels: int, budget: int) -> str:
+    """The most detailed rendering (level 0 = most detail) whose token count is within `budget`.
+
+    If even the last level is too long, lines are dropped from the end (then the text is cut) so the budget is a
+    guarantee, not a hope.
+    """
+    text = ""
+    for level in range(levels):
+        text = render(level)
+        if count_tokens(text) <= budget:
+            return text
+    lines = text.splitlines()
+    while len(lines) > 1 and count_tokens("\n".join(lines)) > budget:
+        lines.pop()
+    text = "\n".join(lines)
+    while text and count_tokens(text) > budget:
+        text = text[: int(len(text) * 0.9)]
+    log.warning("context cut to fit budget=%s", budget)
+    return text
+
+
+def fmt_time(ts: datetime | None) -> str:
+    """Event time as compact UTC ISO (seconds)."""
+    if ts is None:
+        return "n/a"
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fmt_hm(ts: datetime | None) -> str:
+    if ts is None:
+        return "n/a"
+    return ts.astimezone(UTC).strftime("%H:%MZ")
+
+
+def fmt_lag(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def short_code(market: str, quote: str = "KRW") -> str:
+    """KRW-BTC → BTC when the quote is stated in the header; other quotes keep the full code."""
+    prefix = quote + "-"
+    return market[len(prefix) :] if market.startswith(prefix) else market

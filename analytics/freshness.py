@@ -1,0 +1,74 @@
+"""Data freshness: the event time results are as of, the lag behind the wall clock, and known ingest gaps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg2.extensions
+
+from analytics.models import Freshness, Gap
+
+# Upbit's busiest markets trade every second; two minutes without any ticker means the feed is behind.
+STALE_AFTER_SECONDS = 120.0
+MAX_GAPS = 3
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def latest_event_time(
+    conn: psycopg2.extensions.connection, *, quote: str | None = None, market: str | None = None
+) -> tuple[datetime | None, int]:
+    """Newest event time in ticker_latest (for one market, one quote, or all) and how many markets report."""
+    with conn.cursor() as cur:
+        if market is not None:
+            cur.execute("SELECT max(time), count(*) FROM ticker_latest WHERE code = %s", (market,))
+        elif quote is not None:
+            cur.execute("SELECT max(time), count(*) FROM ticker_latest WHERE code LIKE %s", (quote + "-%",))
+        else:
+            cur.execute("SELECT max(time), count(*) FROM ticker_latest")
+        row = cur.fetchone()
+    if row is None:
+        return None, 0
+    return row[0], int(row[1] or 0)
+
+
+def freshness(
+    conn: psycopg2.extensions.connection,
+    *,
+    quote: str | None = None,
+    market: str | None = None,
+    as_of: datetime | None = None,
+    reporting: int | None = None,
+    now: datetime | None = None,
+) -> Freshness:
+    """Freshness of the data behind a result; pass `as_of` when the caller already knows it."""
+    if as_of is None or reporting is None:
+        as_of, reporting = latest_event_time(conn, quote=quote, market=market)
+    now = now or utcnow()
+    lag = (now - as_of).total_seconds() if as_of is not None else None
+    horizon = (as_of or now) - timedelta(hours=24)
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT code, gap_start, gap_end, reason, count(*) OVER (), count(*) FILTER (WHERE gap_end IS NULL) OVER ()
+            FROM ingest_gaps
+            WHERE (gap_end IS NULL OR gap_end >= %s) AND (code IS NULL OR %s::text IS NULL OR code = %s)
+            ORDER BY gap_start DESC
+            LIMIT %s
+            """,
+            (horizon, market, market, MAX_GAPS),
+        )
+        rows = cur.fetchall()
+    gaps = [Gap(code=r[0], start=r[1], end=r[2], reason=r[3][:80]) for r in rows]
+    open_gaps = int(rows[0][5]) if rows else 0
+    stale = as_of is None or (lag is not None and lag > STALE_AFTER_SECONDS) or open_gaps > 0
+    return Freshness(
+        as_of=as_of,
+        lag_seconds=round(lag, 1) if lag is not None else None,
+        stale=stale,
+        markets_reporting=reporting or 0,
+        gaps=gaps,
+        open_gaps=open_gaps,
+    )

@@ -1,0 +1,355 @@
+"""The analytics result models: explicit units (signed percent in *_pct, KRW in *_krw) and token-budgeted text.
+
+Unit rules every model follows:
+- `*_pct` is a signed percent (4.04 means +4.04 %), never Upbit's fraction; converted only in analytics.units.
+- `*_krw` is KRW; the name also says where a traded value comes from: `*_fills_krw` is summed from fills
+  (ohlcv value = Σ price × volume), `*_upbit_krw` is Upbit's own `acc_trade_price_24h`.
+  Values of non-KRW markets are not KRW, so their `*_krw` fields are None.
+- Every result carries `freshness`: the event time its data is as of, the lag behind the wall clock, known gaps.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from analytics import context as ctx
+from analytics.units import fmt_krw, fmt_pct, fmt_price, fmt_ratio, fmt_share
+
+Window = Literal["1m", "5m", "1h", "24h"]
+Interval = Literal["1m", "5m", "1h"]
+
+
+class Gap(BaseModel):
+    code: str | None = Field(description="market code, or None for every market")
+    start: datetime
+    end: datetime | None = Field(description="None while the gap is still open")
+    reason: str
+
+
+class Freshness(BaseModel):
+    as_of: datetime | None = Field(description="event time (trade_timestamp) of the newest data used")
+    lag_seconds: float | None = Field(description="wall clock now minus as_of")
+    stale: bool = Field(description="true when lag exceeds the staleness threshold or a gap is open")
+    markets_reporting: int = 0
+    gaps: list[Gap] = Field(default_factory=list, description="known gaps overlapping the last 24 h (newest first)")
+    open_gaps: int = 0
+
+    def line(self) -> str:
+        gaps = "none" if not self.gaps else f"{len(self.gaps)} (open {self.open_gaps})"
+        if self.gaps:
+            g = self.gaps[0]
+            gaps += f" last {ctx.fmt_hm(g.start)}-{ctx.fmt_hm(g.end) if g.end else 'open'}"
+        stale = " STALE" if self.stale else ""
+        return f"as of {ctx.fmt_time(self.as_of)} (lag {ctx.fmt_lag(self.lag_seconds)}{stale}; gaps {gaps})"
+
+
+class MarketRef(BaseModel):
+    market: str = Field(description="Upbit market code, e.g. KRW-BTC")
+    symbol: str
+    quote: str
+    korean_name: str = ""
+    english_name: str = ""
+    listed: bool = True
+    warning: bool = Field(default=False, description="Upbit market_event.warning (투자유의)")
+    caution: list[str] = Field(default_factory=list, description="Upbit market_event.caution flags that are set")
+
+    def label(self) -> str:
+        names = "/".join(n for n in (self.korean_name, self.english_name) if n)
+        return f"{self.market} {names}".strip()
+
+
+class Resolution(BaseModel):
+    query: str
+    status: Literal["found", "ambiguous", "not_found"]
+    market: MarketRef | None = None
+    matched_by: str | None = Field(default=None, description="code / symbol / korean / english / alias / fuzzy ...")
+    candidates: list[MarketRef] = Field(default_factory=list, description="when ambiguous: the possible markets")
+    suggestions: list[MarketRef] = Field(default_factory=list, description="when not found: the closest names")
+    message: str = ""
+
+    def to_context(self, budget: int = ctx.RESOLUTION_BUDGET) -> str:
+        def render(level: int) -> str:
+            if self.status == "found" and self.market:
+                return f"resolved: {self.market.label()} (by {self.matched_by})"
+            refs = self.candidates if self.status == "ambiguous" else self.suggestions
+            refs = refs[: max(1, 5 - 2 * level)]
+            return f"{self.status}: {self.message} " + "; ".join(r.label() for r in refs)
+
+        return ctx.fit_to_budget(render, 3, budget)
+
+
+class CoinLine(BaseModel):
+    """One market in a list: price, signed 24 h change vs previous close, Upbit's 24 h traded value."""
+
+    market: str
+    symbol: str
+    korean_name: str = ""
+    price: float | None
+    change_24h_pct: float | None = Field(description="signed percent vs Upbit's previous close")
+    change_5m_pct: float | None = None
+    change_1h_pct: float | None = None
+    value_24h_upbit_krw: float | None = Field(default=None, description="Upbit acc_trade_price_24h (KRW)")
+
+    def text(self, quote: str = "KRW", names: bool = True, extra: bool = False) -> str:
+        name = f" {self.korean_name}" if names and self.korean_name else ""
+        out = f"{ctx.short_code(self.market, quote)}{name} {fmt_price(self.price)} {fmt_pct(self.change_24h_pct)}"
+        if extra:
+            out += f" 5m {fmt_pct(self.change_5m_pct)} 1h {fmt_pct(self.change_1h_pct)}"
+            out += f" val24h {fmt_krw(self.value_24h_upbit_krw)}"
+        return out
+
+
+class Breadth(BaseModel):
+    window: Literal["prev_close", "5m", "1h"]
+    up: int
+    down: int
+    flat: int
+    total: int = Field(description="markets with data for this window")
+
+    def text(self) -> str:
+        return f"up {self.up}/down {self.down}/flat {self.flat} of {self.total}"
+
+
+class AnomalyItem(BaseModel):
+    id: int
+    market: str
+    kind: str
+    severity: str
+    status: str
+    started_at: datetime
+    detected_at: datetime
+    resolved_at: datetime | None = None
+    resolution: str | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    interpretation: str | None = Field(default=None, description="short interpretation text, when one exists")
+
+    def text(self, quote: str = "KRW") -> str:
+        out = f"#{self.id} {ctx.short_code(self.market, quote)} {self.kind} {self.severity} {self.status}"
+        return out + f" since {ctx.fmt_hm(self.started_at)}"
+
+
+class MarketOverview(BaseModel):
+    quote: str
+    freshness: Freshness
+    markets: int = Field(description="listed markets of this quote with a latest ticker")
+    breadth_prev_close: Breadth
+    breadth_5m: Breadth
+    breadth_1h: Breadth
+    value_24h_upbit_krw: float | None = Field(description="Σ Upbit acc_trade_price_24h over the markets")
+    value_1h_fills_krw: float | None = Field(description="Σ traded value of fills in the last hour (ohlcv)")
+    btc: CoinLine | None = None
+    eth: CoinLine | None = None
+    gainers: list[CoinLine] = Field(default_factory=list, description="top signed 24 h change")
+    losers: list[CoinLine] = Field(default_factory=list)
+    value_leaders: list[CoinLine] = Field(default_factory=list, description="by Upbit acc_trade_price_24h")
+    movers_5m: list[CoinLine] = Field(default_factory=list, description="largest |5 m change|")
+    open_anomalies: list[AnomalyItem] = Field(default_factory=list)
+    open_anomalies_count: int = 0
+
+    def to_context(self, budget: int = ctx.OVERVIEW_BUDGET) -> str:
+        q = self.quote
+
+        def render(level: int) -> str:
+            n = (5, 4, 3, 2)[level]
+            names = level < 2
+            lines = [
+                f"Upbit {q} market, {self.markets} markets, {self.freshness.line()}",
+                f"breadth vs prev close {self.breadth_prev_close.text()}; 5m {self.breadth_5m.text()}; "
+                f"1h {self.breadth_1h.text()}",
+                f"value traded ({q}): 24h {fmt_krw(self.value_24h_upbit_krw)} (Upbit acc_trade_price_24h), "
+                f"1h {fmt_krw(self.value_1h_fills_krw)} (fills)",
+            ]
+            for line in (self.btc, self.eth):
+                if line:
+                    lines.append(line.text(q, names=False, extra=True))
+            lists = (
+                ("gainers 24h", self.gainers),
+                ("losers 24h", self.losers),
+                ("value leaders 24h", self.value_leaders),
+            )
+            for title, items in lists:
+                if items:
+                    lines.append(f"{title}: " + ", ".join(i.text(q, names=names) for i in items[:n]))
+            if self.movers_5m:
+                movers = ", ".join(
+                    f"{ctx.short_code(i.market, q)} {fmt_pct(i.change_5m_pct)}" for i in self.movers_5m[:n]
+                )
+                lines.append(f"movers 5m: {movers}")
+            anomalies = "; ".join(a.text(q) for a in self.open_anomalies[:n])
+            lines.append(f"open anomalies {self.open_anomalies_count}" + (f": {anomalies}" if anomalies else ""))
+            lines.append("units: % = signed percent; prices and values in " + q)
+            return "\n".join(lines)
+
+        return ctx.fit_to_budget(render, 4, budget)
+
+
+class CoinBrief(BaseModel):
+    ref: MarketRef
+    freshness: Freshness
+    price: float | None
+    prev_close: float | None
+    change_1m_pct: float | None
+    change_5m_pct: float | None
+    change_1h_pct: float | None
+    change_24h_pct: float | None = Field(description="signed percent vs Upbit's previous close")
+    value_1h_fills_krw: float | None = Field(description="traded value of fills in the last hour")
+    value_baseline_1h_fills_krw: float | None = Field(description="mean hourly fill value over the prior 24 h")
+    value_vs_baseline: float | None = Field(description="value_1h / baseline (1.0 = normal)")
+    value_24h_upbit_krw: float | None = Field(description="Upbit acc_trade_price_24h")
+    day_low: float | None
+    day_high: float | None
+    day_position_pct: float | None = Field(description="0 = at the day's low, 100 = at its high")
+    low_52w: float | None
+    high_52w: float | None
+    position_52w_pct: float | None
+    buy_share_1h_pct: float | None = Field(description="buyer-initiated share of last-hour fill value (50 = balanced)")
+    bid_ask_volume_ratio_day: float | None = Field(description="Upbit acc_bid_volume / acc_ask_volume today")
+    market_warning: str | None = Field(default=None, description="ticker market_warning (deprecated field)")
+    anomalies: list[AnomalyItem] = Field(default_factory=list)
+
+    def to_context(self, budget: int = ctx.COIN_BRIEF_BUDGET) -> str:
+        r = self.ref
+        q = r.quote
+
+        def render(level: int) -> str:
+            names = "/".join(n for n in (r.korean_name, r.english_name if level == 0 else "") if n)
+            lines = [
+                f"{r.market} {names} {self.freshness.line()}",
+                f"price {fmt_price(self.price)} {q}; change 1m {fmt_pct(self.change_1m_pct)} "
+                f"5m {fmt_pct(self.change_5m_pct)} 1h {fmt_pct(self.change_1h_pct)} "
+                f"24h {fmt_pct(self.change_24h_pct)} (prev close {fmt_price(self.prev_close)})",
+                f"value 1h {fmt_krw(self.value_1h_fills_krw)} (fills) = {fmt_ratio(self.value_vs_baseline)} "
+                f"of 24h hourly avg {fmt_krw(self.value_baseline_1h_fills_krw)}; "
+                f"24h {fmt_krw(self.value_24h_upbit_krw)} (Upbit)",
+                f"day range {fmt_price(self.day_low)}-{fmt_price(self.day_high)} "
+                f"at {fmt_share(self.day_position_pct)}; "
+                f"52w {fmt_price(self.low_52w)}-{fmt_price(self.high_52w)} at {fmt_share(self.position_52w_pct)}",
+                f"buy share 1h {fmt_share(self.buy_share_1h_pct)} of fill value; day bid/ask volume "
+                f"{fmt_ratio(self.bid_ask_volume_ratio_day)}",
+            ]
+            flags = (["warning"] if r.warning else []) + r.caution
+            if self.market_warning and self.market_warning not in ("NONE", ""):
+                flags.append(f"market_warning={self.market_warning}")
+            lines.append("flags: " + (", ".join(flags) if flags else "none"))
+            n = (3, 2, 1)[level]
+            if self.anomalies:
+                lines.append("anomalies: " + "; ".join(a.text(q) for a in self.anomalies[:n]))
+            return "\n".join(lines)
+
+        return ctx.fit_to_budget(render, 3, budget)
+
+
+class Mover(BaseModel):
+    market: str
+    symbol: str
+    korean_name: str = ""
+    english_name: str = ""
+    price: float | None
+    change_pct: float | None = Field(description="signed percent over the window")
+    value_fills_krw: float | None = Field(default=None, description="fill value in the window (1m/5m/1h)")
+    value_24h_upbit_krw: float | None = Field(default=None, description="Upbit acc_trade_price_24h")
+
+
+class MoversResult(BaseModel):
+    quote: str
+    window: Window
+    direction: Literal["gainers", "losers", "both"]
+    items: list[Mover]
+    truncated: bool = False
+    freshness: Freshness
+
+    def to_context(self, budget: int = ctx.MOVERS_BUDGET) -> str:
+        def render(level: int) -> str:
+            items = self.items[: max(3, len(self.items) - 3 * level)]
+            head = f"top {self.direction} {self.window} ({self.quote}) {self.freshness.line()}"
+            rows = [
+                f"{ctx.short_code(m.market, self.quote)}{' ' + m.korean_name if level == 0 and m.korean_name else ''}"
+                f" {fmt_price(m.price)} {fmt_pct(m.change_pct)} val "
+                f"{fmt_krw(m.value_fills_krw if m.value_fills_krw is not None else m.value_24h_upbit_krw)}"
+                for m in items
+            ]
+            return head + "\n" + "\n".join(rows)
+
+        return ctx.fit_to_budget(render, 5, budget)
+
+
+class Candle(BaseModel):
+    t: datetime = Field(description="bucket start (UTC)")
+    open: float | None
+    high: float | None
+    low: float | None
+    close: float | None
+    volume: float | None
+    value_fills_krw: float | None = Field(description="Σ price × volume of fills (quote currency)")
+    fills: int
+
+
+class CandleSeries(BaseModel):
+    market: str
+    interval: Interval
+    candles: list[Candle] = Field(description="oldest first")
+    truncated: bool = False
+    freshness: Freshness
+
+    def to_context(self, budget: int = ctx.CANDLES_BUDGET) -> str:
+        def render(level: int) -> str:
+            keep = max(5, len(self.candles) // (2**level))
+            rows = self.candles[-keep:]
+            head = f"{self.market} {self.interval} candles (t,o,h,l,c,value) {self.freshness.line()}"
+            body = [
+                f"{c.t.strftime('%m-%d %H:%M')},{fmt_price(c.open)},{fmt_price(c.high)},{fmt_price(c.low)},"
+                f"{fmt_price(c.close)},{fmt_krw(c.value_fills_krw)}"
+                for c in rows
+            ]
+            return head + "\n" + "\n".join(body)
+
+        return ctx.fit_to_budget(render, 6, budget)
+
+
+class AnomalyList(BaseModel):
+    items: list[AnomalyItem]
+    total: int = Field(description="matching anomalies before the row cap")
+    truncated: bool = False
+    freshness: Freshness
+
+    def to_context(self, budget: int = ctx.ANOMALIES_BUDGET) -> str:
+        def render(level: int) -> str:
+            items = self.items[: max(3, len(self.items) - 5 * level)]
+            head = f"anomalies {self.total} {self.freshness.line()}"
+            return head + "\n" + "\n".join(a.text() for a in items)
+
+        return ctx.fit_to_budget(render, 5, budget)
+
+
+class Summary(BaseModel):
+    id: int
+    kind: str
+    text: str
+    as_of: datetime
+    created_at: datetime
+    model: str
+    offline: bool
+    language: str
+    markets: list[str] = Field(default_factory=list)
+    grounded: bool
+
+
+class SummaryResult(BaseModel):
+    found: bool
+    summary: Summary | None = None
+    age_seconds: float | None = Field(default=None, description="wall clock now minus the summary's as_of")
+    freshness: Freshness
+
+    def to_context(self, budget: int = ctx.SUMMARY_BUDGET) -> str:
+        if not self.found or self.summary is None:
+            return f"no stored summary; data {self.freshness.line()}"
+        s = self.summary
+
+        def render(level: int) -> str:
+            text = s.text if level == 0 else s.text[: max(200, len(s.text) // (2**level))]
+            return f"{s.kind} as of {ctx.fmt_time(s.as_of)} by {s.model} (age {ctx.fmt_lag(self.age_seconds)}):\n{text}"
+
+        return ctx.fit_to_budget(render, 6, budget)

@@ -1,0 +1,103 @@
+"""Shared reads over the aggregates: latest tickers joined to names, and reference closes N minutes before as-of."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import psycopg2.extensions
+
+from analytics.catalog import Catalog
+from analytics.units import change_pct, fraction_to_pct
+
+WINDOW_MINUTES = {"1m": 1, "5m": 5, "1h": 60}
+# How far before the window start to look for the last trade of a quiet market.
+LOOKBACK = timedelta(minutes=30)
+
+
+@dataclass
+class Latest:
+    code: str
+    time: datetime
+    price: float | None
+    prev_close: float | None
+    signed_change_rate: float | None  # Upbit's FRACTION, converted with fraction_to_pct before anyone sees it
+    value_24h: float | None  # Upbit acc_trade_price_24h
+    high: float | None
+    low: float | None
+    high_52w: float | None
+    low_52w: float | None
+    acc_bid_volume: float | None
+    acc_ask_volume: float | None
+    market_warning: str | None
+
+    @property
+    def change_24h_pct(self) -> float | None:
+        return fraction_to_pct(self.signed_change_rate)
+
+
+_LATEST_COLUMNS = (
+    "code, time, trade_price, prev_closing_price, signed_change_rate, acc_trade_price_24h, high_price, low_price, "
+    "highest_52_week_price, lowest_52_week_price, acc_bid_volume, acc_ask_volume, market_warning"
+)
+
+
+def latest_rows(
+    conn: psycopg2.extensions.connection, *, quote: str | None = None, market: str | None = None
+) -> list[Latest]:
+    with conn.cursor() as cur:
+        if market is not None:
+            cur.execute(f"SELECT {_LATEST_COLUMNS} FROM ticker_latest WHERE code = %s", (market,))  # noqa: S608
+        else:
+            cur.execute(f"SELECT {_LATEST_COLUMNS} FROM ticker_latest WHERE code LIKE %s", ((quote or "") + "-%",))  # noqa: S608
+        return [Latest(*row) for row in cur.fetchall()]
+
+
+def listed_only(rows: list[Latest], catalog: Catalog) -> list[Latest]:
+    """Drop markets the catalog marks delisted (markets without a catalog entry are kept)."""
+    return [r for r in rows if (ref := catalog.get(r.code)) is None or ref.listed]
+
+
+def reference_closes(
+    conn: psycopg2.extensions.connection,
+    as_of: datetime,
+    window: str,
+    *,
+    quote: str | None = None,
+    market: str | None = None,
+) -> dict[str, float]:
+    """Per market, the price `window` before as_of: close of the last complete minute ending by then."""
+    minutes = WINDOW_MINUTES[window]
+    point = as_of - timedelta(minutes=minutes)
+    upper = point - timedelta(minutes=1)
+    lower = upper - LOOKBACK
+    with conn.cursor() as cur:
+        if market is not None:
+            cur.execute(
+                "SELECT code, close FROM ohlcv_1m WHERE code = %s AND bucket > %s AND bucket <= %s "
+                "ORDER BY bucket DESC LIMIT 1",
+                (market, lower, upper),
+            )
+        else:
+            cur.execute(
+                "SELECT DISTINCT ON (code) code, close FROM ohlcv_1m WHERE code LIKE %s AND bucket > %s "
+                "AND bucket <= %s ORDER BY code, bucket DESC",
+                ((quote or "") + "-%", lower, upper),
+            )
+        return {code: close for code, close in cur.fetchall() if close is not None}
+
+
+def window_changes(latest: list[Latest], refs: dict[str, float]) -> dict[str, float | None]:
+    """Signed percent change from the reference close to the latest price, per market."""
+    return {r.code: change_pct(r.price, refs.get(r.code)) for r in latest}
+
+
+def fill_values(conn: psycopg2.extensions.connection, as_of: datetime, minutes: int, *, quote: str) -> dict[str, float]:
+    """Per market, Σ fill value (price × volume) of the minutes in (as_of - minutes, as_of]."""
+    start = as_of - timedelta(minutes=minutes)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT code, sum(value) FROM ohlcv_1m WHERE code LIKE %s AND bucket > %s AND bucket <= %s GROUP BY code",
+            (quote + "-%", start, as_of),
+        )
+        return {code: float(v) for code, v in cur.fetchall() if v is not None}
