@@ -35,13 +35,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def flower_env(env: dict[str, str], user: str, password: str, host: str, port: int) -> dict[str, str]:
-    """The environment for `celery -A celery_app flower`: basic auth, address and port in Flower's own names
-    (Flower reads every FLOWER_* variable as one of its options and exits on names it does not know, such as our
-    FLOWER_USER and FLOWER_PASSWORD, so those are translated)."""
-    fenv = {k: v for k, v in env.items() if not k.startswith("FLOWER_")}
+    """The environment for `celery -A celery_app flower`: our settings (read by flowerconfig.py) and the same
+    values in Flower's own option names, so basic auth holds whichever way Flower picks its options up."""
+    fenv = dict(env)
+    fenv.update({"FLOWER_USER": user, "FLOWER_PASSWORD": password, "FLOWER_HOST": host, "FLOWER_PORT": str(port)})
     fenv["FLOWER_BASIC_AUTH"] = f"{user}:{password}"
     fenv["FLOWER_ADDRESS"] = host
-    fenv["FLOWER_PORT"] = str(port)
     return fenv
 
 
