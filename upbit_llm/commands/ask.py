@@ -1,18 +1,46 @@
-"""Ask about one or more coins in Korean or English."""
+"""Ask about one or more coins in Korean or English, e.g. upbit-llm ask "W코인 지금 어때?".
+
+The coin(s) are resolved from the question; an ambiguous name asks which one, an unknown one suggests the closest.
+The answer carries the data's as-of time and the token cost. Without ANTHROPIC_API_KEY the offline analyst answers.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from upbit_llm.output import print_json
 from upbit_llm.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("question", help='e.g. "W코인 지금 어때?"')
+    parser.add_argument("question", help='e.g. "W코인 지금 어때?" or "How are BTC and ETH doing?"')
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--language", choices=["ko", "en"], help="override REPORT_LANGUAGE")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    print("this command is not available in this build yet (tracked in issue 5)", file=sys.stderr)
-    return 2
+    from analyst.claude import LLMError
+    from analyst.qa import answer_question
+    from db.connection import DatabaseUnavailable
+
+    if args.language:
+        settings = settings.model_copy(update={"report_language": args.language})
+    try:
+        answer = answer_question(settings, args.question)
+    except (DatabaseUnavailable, LLMError) as exc:
+        print(f"ask: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print_json(answer.as_dict())
+        return 0 if answer.status == "answered" else 3
+    print(answer.text)
+    if answer.status != "answered":
+        return 3
+    flagged = "" if answer.grounded else "  [FLAGGED: some numbers are not in the data]"
+    cached = " (stored answer)" if answer.cached else ""
+    print(
+        f"\nas of {answer.as_of} · {answer.model}{cached} · {answer.input_tokens} in / {answer.output_tokens} out "
+        f"tokens · ${answer.cost_usd:.6f}{flagged}"
+    )
+    return 0

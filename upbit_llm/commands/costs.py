@@ -1,18 +1,55 @@
-"""Report LLM token usage and estimated cost per day and task kind."""
+"""Report LLM token usage and estimated cost per UTC day and task kind (from llm_calls)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from upbit_llm.output import print_json, print_table
 from upbit_llm.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--days", type=int, default=7, help="how many UTC days back, today included (default 7)")
     parser.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    print("this command is not available in this build yet (tracked in issue 5)", file=sys.stderr)
-    return 2
+    from analyst.costs import cost_report
+    from db.connection import DatabaseUnavailable, connect
+
+    if args.days < 1:
+        print("costs: --days must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        conn = connect(settings, application_name="upbit-llm-costs")
+    except DatabaseUnavailable as exc:
+        print(f"costs: {exc}", file=sys.stderr)
+        return 1
+    try:
+        report = cost_report(conn, days=args.days)
+    finally:
+        conn.close()
+    if args.json:
+        print_json(report.as_dict())
+        return 0
+    cols = [
+        "day",
+        "task_kind",
+        "calls",
+        "errors",
+        "offline_calls",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cost_usd",
+        "avg_latency_ms",
+    ]
+    print_table([{c: getattr(r, c) for c in cols} for r in report.rows], cols)
+    t = report.totals
+    print(
+        f"\ntotal {t['calls']} calls ({t['errors']} errors), {t['input_tokens']} in / {t['output_tokens']} out tokens, "
+        f"cache write {t['cache_creation_tokens']} / read {t['cache_read_tokens']}, ${t['cost_usd']:.6f} "
+        f"over {report.days} day(s)"
+    )
+    return 0

@@ -1,0 +1,1 @@
+"""The analyst: Claude (or the offline analyst) turning analytics contexts into summaries, answers and readings."""

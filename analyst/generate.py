@@ -1,0 +1,175 @@
+"""One generation: Claude (or the offline analyst) → grounding check → at most one regeneration, every call recorded."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import psycopg2.extensions
+
+from analyst import claude, grounding, prompts
+from analyst.pricing import OFFLINE_MODEL, cost_usd
+from analyst.store import CallRecord, record_call
+from upbit_llm.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Generation:
+    text: str
+    model: str
+    offline: bool
+    usage: claude.Usage
+    cost_usd: Decimal
+    latency_ms: int
+    grounded: bool
+    issues: list[dict[str, Any]]
+    attempts: int
+    call_ids: list[int] = field(default_factory=list)
+    regenerated: bool = False
+
+
+def generate(
+    settings: Settings,
+    conn: psycopg2.extensions.connection,
+    *,
+    task: prompts.Task,
+    window_key: str,
+    context_text: str,
+    context_tokens: int,
+    offline_text: Callable[[], str],
+    question: str | None = None,
+    extra_allowed: Iterable[str] = (),
+    grounding_text: Callable[[str], str] | None = None,
+    client: Any = None,
+) -> Generation:
+    """Produce the text for one task. Raises claude.LLMError when Claude fails (the failed call is recorded).
+
+    `grounding_text` extracts the prose to check from the reply (e.g. the "text" field of a JSON answer).
+    """
+    language = settings.report_language
+    allowed = [question or "", *extra_allowed]
+    select = grounding_text or (lambda t: t)
+
+    if not settings.has_anthropic_key:
+        started = time.monotonic()
+        text = offline_text()
+        latency = int((time.monotonic() - started) * 1000)
+        report = grounding.check(select(text), context_text, extra_allowed=allowed)
+        if not report.ok:  # the offline analyst copies context figures; a miss here is a bug worth a log line
+            log.warning("offline text not grounded task=%s issues=%s", task, report.describe())
+        call_id = record_call(
+            conn,
+            CallRecord(
+                task_kind=task,
+                model=OFFLINE_MODEL,
+                offline=True,
+                status="ok",
+                usage=claude.Usage(),
+                cost_usd=Decimal(0),
+                latency_ms=latency,
+                attempt=1,
+                window_key=window_key,
+                language=language,
+                context_tokens=context_tokens,
+            ),
+        )
+        return Generation(
+            text=text,
+            model=OFFLINE_MODEL,
+            offline=True,
+            usage=claude.Usage(),
+            cost_usd=Decimal(0),
+            latency_ms=latency,
+            grounded=report.ok,
+            issues=report.as_list(),
+            attempts=1,
+            call_ids=[call_id],
+        )
+
+    client = client or claude.build_client(settings)
+    system = prompts.system_blocks(task, language)
+    total_usage = claude.Usage()
+    total_cost = Decimal(0)
+    total_latency = 0
+    call_ids: list[int] = []
+    correction: str | None = None
+    reply: claude.Reply | None = None
+    report = grounding.GroundingReport(checked=0)
+    for attempt in (1, 2):
+        user_text = prompts.user_message(context_text, question=question, correction=correction)
+        try:
+            reply = claude.call(
+                client,
+                model=settings.anthropic_model,
+                system=system,
+                user_text=user_text,
+                max_tokens=settings.llm_max_output_tokens,
+            )
+        except claude.LLMError as exc:
+            record_call(
+                conn,
+                CallRecord(
+                    task_kind=task,
+                    model=settings.anthropic_model,
+                    offline=False,
+                    status="error",
+                    usage=claude.Usage(),
+                    cost_usd=Decimal(0),
+                    latency_ms=None,
+                    attempt=attempt,
+                    window_key=window_key,
+                    language=language,
+                    context_tokens=context_tokens,
+                    error=str(exc),
+                ),
+            )
+            raise
+        cost = cost_usd(reply.model, reply.usage)
+        total_usage += reply.usage
+        total_cost += cost
+        total_latency += reply.latency_ms
+        report = grounding.check(select(reply.text), context_text, extra_allowed=allowed)
+        call_ids.append(
+            record_call(
+                conn,
+                CallRecord(
+                    task_kind=task,
+                    model=reply.model,
+                    offline=False,
+                    status="ok" if attempt == 1 else "regenerated",
+                    usage=reply.usage,
+                    cost_usd=cost,
+                    latency_ms=reply.latency_ms,
+                    attempt=attempt,
+                    window_key=window_key,
+                    language=language,
+                    context_tokens=context_tokens,
+                    request_id=reply.request_id,
+                    error=None if report.ok else "ungrounded: " + report.describe(),
+                ),
+            )
+        )
+        if report.ok:
+            break
+        log.warning("answer not grounded task=%s attempt=%s issues=%s", task, attempt, report.describe())
+        correction = report.describe()
+    assert reply is not None
+    return Generation(
+        text=reply.text,
+        model=reply.model,
+        offline=False,
+        usage=total_usage,
+        cost_usd=total_cost,
+        latency_ms=total_latency,
+        grounded=report.ok,
+        issues=report.as_list(),
+        attempts=len(call_ids),
+        call_ids=call_ids,
+        regenerated=len(call_ids) > 1,
+    )

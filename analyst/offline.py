@@ -1,0 +1,225 @@
+"""The offline analyst: deterministic summaries, answers and interpretations from the same context, without Claude.
+
+Used when ANTHROPIC_API_KEY is empty. Every figure is printed with the analytics layer's own formatters, so the
+text passes the same grounding check as Claude's answers. Every text starts with a marker saying it is offline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analytics.context import fmt_time, short_code
+from analytics.models import CoinBrief, CoinLine, MarketOverview
+from analytics.units import fmt_krw, fmt_pct, fmt_price, fmt_ratio, fmt_share
+
+MARK = {"ko": "[오프라인 분석 · Claude 미사용]", "en": "[offline analyst · not Claude]"}
+
+
+def _coin(line: CoinLine, quote: str, lang: str) -> str:
+    name = f" {line.korean_name}" if lang == "ko" and line.korean_name else ""
+    return f"{short_code(line.market, quote)}{name} {fmt_pct(line.change_24h_pct)}"
+
+
+def summary_text(overview: MarketOverview, changes: list[str], lang: str) -> str:
+    """A market summary in at most eight bullet lines."""
+    q = overview.quote
+    as_of = fmt_time(overview.freshness.as_of)
+    b, b5, b1 = overview.breadth_prev_close, overview.breadth_5m, overview.breadth_1h
+    lines: list[str] = []
+    if lang == "ko":
+        lines.append(f"{MARK['ko']} {as_of} 기준 업비트 {q} 마켓 {overview.markets}개")
+        lines.append(
+            f"- 전일 종가 대비 상승 {b.up} · 하락 {b.down} · 보합 {b.flat}; 5분 상승 {b5.up} · 하락 {b5.down}; "
+            f"1시간 상승 {b1.up} · 하락 {b1.down}"
+        )
+        majors = [
+            f"{label} {fmt_price(c.price)} {fmt_pct(c.change_24h_pct)}"
+            for label, c in (("BTC", overview.btc), ("ETH", overview.eth))
+            if c is not None
+        ]
+        if majors:
+            lines.append("- " + ", ".join(majors) + " (24시간)")
+        if overview.gainers:
+            lines.append("- 24시간 상승 상위: " + ", ".join(_coin(c, q, lang) for c in overview.gainers[:3]))
+        if overview.losers:
+            lines.append("- 24시간 하락 상위: " + ", ".join(_coin(c, q, lang) for c in overview.losers[:3]))
+        if overview.movers_5m:
+            movers = ", ".join(f"{short_code(c.market, q)} {fmt_pct(c.change_5m_pct)}" for c in overview.movers_5m[:3])
+            lines.append(f"- 최근 5분 급변: {movers}")
+        v24, v1 = fmt_krw(overview.value_24h_upbit_krw), fmt_krw(overview.value_1h_fills_krw)
+        leader = f"; 상위 {short_code(overview.value_leaders[0].market, q)}" if overview.value_leaders else ""
+        lines.append(f"- 거래대금 24시간 {v24}, 최근 1시간 {v1}{leader}")
+        if overview.open_anomalies_count:
+            items = "; ".join(f"{short_code(a.market, q)} {a.kind} ({a.severity})" for a in overview.open_anomalies[:3])
+            lines.append(f"- 진행 중인 이상 징후 {overview.open_anomalies_count}건: {items}")
+        else:
+            lines.append("- 진행 중인 이상 징후 없음")
+        lines.append("- 직전 요약 이후: " + ("; ".join(changes) if changes else "첫 요약이거나 큰 변화 없음"))
+    else:
+        lines.append(f"{MARK['en']} Upbit {q} market as of {as_of}, {overview.markets} markets")
+        lines.append(
+            f"- vs previous close up {b.up}, down {b.down}, flat {b.flat}; 5m up {b5.up}/down {b5.down}; "
+            f"1h up {b1.up}/down {b1.down}"
+        )
+        majors = [
+            f"{label} {fmt_price(c.price)} {fmt_pct(c.change_24h_pct)}"
+            for label, c in (("BTC", overview.btc), ("ETH", overview.eth))
+            if c is not None
+        ]
+        if majors:
+            lines.append("- " + ", ".join(majors) + " (24h)")
+        if overview.gainers:
+            lines.append("- top gainers 24h: " + ", ".join(_coin(c, q, lang) for c in overview.gainers[:3]))
+        if overview.losers:
+            lines.append("- top losers 24h: " + ", ".join(_coin(c, q, lang) for c in overview.losers[:3]))
+        if overview.movers_5m:
+            movers = ", ".join(f"{short_code(c.market, q)} {fmt_pct(c.change_5m_pct)}" for c in overview.movers_5m[:3])
+            lines.append(f"- sharpest 5m moves: {movers}")
+        v24, v1 = fmt_krw(overview.value_24h_upbit_krw), fmt_krw(overview.value_1h_fills_krw)
+        leader = f"; leader {short_code(overview.value_leaders[0].market, q)}" if overview.value_leaders else ""
+        lines.append(f"- value traded 24h {v24}, last hour {v1}{leader}")
+        if overview.open_anomalies_count:
+            items = "; ".join(f"{short_code(a.market, q)} {a.kind} ({a.severity})" for a in overview.open_anomalies[:3])
+            lines.append(f"- open anomalies {overview.open_anomalies_count}: {items}")
+        else:
+            lines.append("- no open anomalies")
+        lines.append(
+            "- since the previous summary: " + ("; ".join(changes) if changes else "first summary or no big change")
+        )
+    return "\n".join(lines)
+
+
+def _parts(pairs: list[tuple[str, object, str]]) -> str:
+    """Join "label value" pieces, leaving out the ones whose figure is missing (no "n/a" noise)."""
+    return ", ".join(f"{label} {text}".strip() for label, value, text in pairs if value is not None)
+
+
+def coin_answer(briefs: list[CoinBrief], lang: str) -> str:
+    """An answer about one or more coins: price, changes, value versus normal, position in range, anomalies."""
+    lines = [MARK[lang]]
+    ko = lang == "ko"
+    for b in briefs:
+        r = b.ref
+        as_of = fmt_time(b.freshness.as_of)
+        name = (
+            (f"{r.korean_name}({r.market})" if r.korean_name else r.market)
+            if ko
+            else (f"{r.english_name or r.korean_name} ({r.market})")
+        )
+        changes = _parts(
+            [
+                ("24시간" if ko else "24h", b.change_24h_pct, fmt_pct(b.change_24h_pct)),
+                ("1시간" if ko else "1h", b.change_1h_pct, fmt_pct(b.change_1h_pct)),
+                ("5분" if ko else "5m", b.change_5m_pct, fmt_pct(b.change_5m_pct)),
+            ]
+        )
+        activity = _parts(
+            [
+                (
+                    "최근 1시간 거래대금" if ko else "value traded last hour",
+                    b.value_1h_fills_krw,
+                    fmt_krw(b.value_1h_fills_krw),
+                ),
+                ("평소 대비" if ko else "versus normal", b.value_vs_baseline, fmt_ratio(b.value_vs_baseline)),
+                ("매수 비중" if ko else "buy share", b.buy_share_1h_pct, fmt_share(b.buy_share_1h_pct)),
+            ]
+        )
+        if ko:
+            text = f"{name}: {as_of} 기준 {fmt_price(b.price)} {r.quote}" + (f", {changes}" if changes else "") + "."
+            if activity:
+                text += f" {activity}."
+            if b.day_low is not None and b.day_high is not None:
+                text += f" 오늘 범위 {fmt_price(b.day_low)}-{fmt_price(b.day_high)}"
+                text += f" 중 {fmt_share(b.day_position_pct)} 위치." if b.day_position_pct is not None else "."
+            flags = (["투자유의"] if r.warning else []) + r.caution
+            if flags:
+                text += " 유의 표시: " + ", ".join(flags) + "."
+            if b.anomalies:
+                text += (
+                    " 이상 징후: " + "; ".join(f"{a.kind} ({a.severity}, {a.status})" for a in b.anomalies[:2]) + "."
+                )
+        else:
+            text = f"{name}: as of {as_of} {fmt_price(b.price)} {r.quote}" + (f", {changes}" if changes else "") + "."
+            if activity:
+                text += f" {activity[0].upper()}{activity[1:]}."
+            if b.day_low is not None and b.day_high is not None:
+                text += f" Day range {fmt_price(b.day_low)}-{fmt_price(b.day_high)}"
+                text += f", now at {fmt_share(b.day_position_pct)} of it." if b.day_position_pct is not None else "."
+            flags = (["warning"] if r.warning else []) + r.caution
+            if flags:
+                text += " Flags: " + ", ".join(flags) + "."
+            if b.anomalies:
+                text += (
+                    " Anomalies: " + "; ".join(f"{a.kind} ({a.severity}, {a.status})" for a in b.anomalies[:2]) + "."
+                )
+        lines.append(text)
+    return "\n".join(lines)
+
+
+# kind of anomaly → (cause category, what to watch next) for the rule-based reading.
+_RULES: dict[str, tuple[str, list[str], list[str]]] = {
+    "value_spike": (
+        "whale_trade",
+        ["거래대금이 평소 수준으로 돌아오는지", "가격이 급변 전 수준을 지키는지"],
+        ["whether traded value returns to normal", "whether price holds the pre-spike level"],
+    ),
+    "volume_spike": (
+        "whale_trade",
+        ["거래대금이 평소 수준으로 돌아오는지", "가격이 급변 전 수준을 지키는지"],
+        ["whether traded value returns to normal", "whether price holds the pre-spike level"],
+    ),
+    "price_jump": (
+        "news_or_listing",
+        ["급변 이후 되돌림 여부", "거래대금이 함께 늘었는지"],
+        ["whether the move reverses", "whether traded value confirms it"],
+    ),
+    "buy_burst": (
+        "whale_trade",
+        ["매수 비중이 50% 부근으로 돌아오는지", "호가 잔량 변화"],
+        ["whether the buy share falls back towards 50%", "order book depth"],
+    ),
+    "market_move": (
+        "market_wide_move",
+        ["BTC·ETH 방향", "상승/하락 종목 수 변화"],
+        ["direction of BTC and ETH", "breadth (advancers vs decliners)"],
+    ),
+    "caution_flag": (
+        "news_or_listing",
+        ["업비트 공지", "유의 표시 해제 여부"],
+        ["Upbit notices", "whether the flag is lifted"],
+    ),
+    "data_stale": (
+        "data_issue",
+        ["수집 재개 여부", "업비트 연결 상태"],
+        ["whether ingest resumes", "the Upbit connection"],
+    ),
+}
+
+
+def interpretation(anomaly: dict[str, Any], brief: CoinBrief | None, lang: str) -> dict[str, Any]:
+    """A rule-based reading of an anomaly event: cause category, confidence, what to watch next, text."""
+    kind = str(anomaly.get("kind", ""))
+    category, watch_ko, watch_en = _RULES.get(kind, ("unknown", ["추가 데이터"], ["more data"]))
+    severity = str(anomaly.get("severity", ""))
+    confidence = "medium" if severity in ("high", "critical") and category != "unknown" else "low"
+    market = str(anomaly.get("market", ""))
+    if lang == "ko":
+        text = f"{MARK['ko']} {market} {kind} ({severity})."
+        if brief is not None:
+            text += (
+                f" 현재 {fmt_price(brief.price)}, 5분 {fmt_pct(brief.change_5m_pct)}, "
+                f"1시간 {fmt_pct(brief.change_1h_pct)},"
+                f" 거래대금 평소의 {fmt_ratio(brief.value_vs_baseline)}."
+            )
+        text += f" 규칙 기반 추정 원인: {category}."
+        watch = watch_ko
+    else:
+        text = f"{MARK['en']} {market} {kind} ({severity})."
+        if brief is not None:
+            text += (
+                f" Now {fmt_price(brief.price)}, 5m {fmt_pct(brief.change_5m_pct)}, 1h {fmt_pct(brief.change_1h_pct)},"
+                f" value {fmt_ratio(brief.value_vs_baseline)} of normal."
+            )
+        text += f" Rule-based likely cause: {category}."
+        watch = watch_en
+    return {"cause_category": category, "confidence": confidence, "watch_next": watch, "text": text, "offline": True}

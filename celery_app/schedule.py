@@ -1,0 +1,67 @@
+"""The one beat schedule: every periodic task, why it exists, how often, and when a missed run stops mattering.
+
+Intervals come from Settings (SUMMARY_INTERVAL_SECONDS, ANOMALY_SCAN_INTERVAL_SECONDS, ...), so tests run a fast
+schedule. Anything that divides an hour into whole minutes is a crontab aligned to the clock (a beat restart does
+not shift it, and summary windows line up with 5-minute boundaries); shorter intervals use a plain timedelta.
+Every entry has `expires`: a run that waited longer than one period in the queue is dropped, since the next one
+supersedes it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from celery.schedules import crontab
+
+from upbit_llm.settings import Settings
+
+
+def every(seconds: int) -> crontab | timedelta:
+    """A clock-aligned crontab for whole minutes that divide an hour (or whole hours that divide a day)."""
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = seconds // 60
+        if minutes < 60 and 60 % minutes == 0:
+            return crontab(minute=f"*/{minutes}")
+        if minutes % 60 == 0 and 24 % (minutes // 60) == 0:
+            hours = minutes // 60
+            return crontab(minute=7, hour="*" if hours == 1 else f"*/{hours}")  # :07, off the busy top of the hour
+    return timedelta(seconds=seconds)
+
+
+def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {
+        # Why: the product's headline — a Claude (or offline) market summary every 5 minutes, stored once per window
+        # (llm_results UNIQUE(kind, window_key)) for MCP and the dashboard.
+        "market-summary": {
+            "task": "celery_app.tasks.summary.market_summary",
+            "schedule": every(settings.summary_interval_seconds),
+            "options": {"queue": "llm", "expires": settings.summary_interval_seconds},
+        },
+        # Why: detect pumps, dumps and value spikes within seconds of the data; each new or escalated event is then
+        # interpreted (queue llm) and alerted (queue alerts). Interval set by the anomaly issue.
+        "anomaly-scan": {
+            "task": "celery_app.tasks.anomalies.scan_anomalies",
+            "schedule": every(settings.anomaly_scan_interval_seconds),
+            "options": {"queue": "scans", "expires": settings.anomaly_scan_interval_seconds},
+        },
+        # Why: materialise ohlcv_1m (plain PostgreSQL; TimescaleDB's policy does it too) so views stay cheap to read
+        # and replays of old data are folded in.
+        "aggregate-refresh": {
+            "task": "celery_app.tasks.maintenance.refresh_aggregates",
+            "schedule": every(settings.aggregate_refresh_interval_seconds),
+            "options": {"queue": "maintenance", "expires": settings.aggregate_refresh_interval_seconds},
+        },
+        # Why: Upbit lists and delists markets and changes caution flags; the resolver and ingest need the catalog.
+        "market-catalog-refresh": {
+            "task": "celery_app.tasks.maintenance.refresh_catalog",
+            "schedule": every(settings.catalog_refresh_interval_seconds),
+            "options": {"queue": "maintenance", "expires": settings.catalog_refresh_interval_seconds},
+        },
+        # Why: raw-tick retention in plain PostgreSQL mode and pruning of old llm_calls rows; hourly is plenty.
+        "housekeeping": {
+            "task": "celery_app.tasks.maintenance.housekeeping",
+            "schedule": every(3600),
+            "options": {"queue": "maintenance", "expires": 3600},
+        },
+    }

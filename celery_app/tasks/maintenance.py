@@ -1,0 +1,86 @@
+"""Celery maintenance tasks (queue maintenance): aggregate refresh, market-catalog refresh, housekeeping."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+
+from celery_app.application import app, current_settings
+from celery_app.tasks.common import backoff, is_transient
+
+log = logging.getLogger(__name__)
+
+# llm_calls are the cost ledger: kept a quarter for `upbit-llm costs`; cached coin answers only a month.
+LLM_CALLS_RETENTION_DAYS = 90
+QA_RESULTS_RETENTION_DAYS = 30
+
+
+@app.task(name="celery_app.tasks.maintenance.refresh_aggregates", bind=True, max_retries=2)
+def refresh_aggregates(self: Task) -> dict[str, Any]:
+    """Materialise invalidated ohlcv_1m buckets (idempotent: a second run finds nothing to do)."""
+    from db.connection import connect
+    from db.maintenance import refresh_aggregates as refresh
+
+    try:
+        conn = connect(current_settings(), application_name="upbit-llm-maintenance")
+    except Exception as exc:
+        if is_transient(exc) and self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+        raise
+    try:
+        result = refresh(conn)
+    finally:
+        conn.close()
+    return {"mode": result.mode, "buckets": result.buckets, "seconds": round(result.seconds, 3)}
+
+
+@app.task(name="celery_app.tasks.maintenance.refresh_catalog", bind=True, max_retries=3)
+def refresh_catalog(self: Task) -> dict[str, Any]:
+    """Fetch Upbit's market catalog (REST) and store listings, delistings and caution flags."""
+    from db.connection import connect
+    from ingest.catalog import CatalogError, fetch_catalog, store_catalog
+
+    settings = current_settings()
+    try:
+        catalog = fetch_catalog(settings.upbit_rest_url)
+    except CatalogError as exc:
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+        raise
+    conn = connect(settings, application_name="upbit-llm-maintenance")
+    try:
+        change = store_catalog(conn, catalog)
+    finally:
+        conn.close()
+    log.info("catalog refreshed total=%s listed=%s delisted=%s", change.total, len(change.listed), len(change.delisted))
+    return {"total": change.total, "listed": change.listed, "delisted": change.delisted}
+
+
+@app.task(name="celery_app.tasks.maintenance.housekeeping")
+def housekeeping() -> dict[str, Any]:
+    """Raw-tick retention (plain PostgreSQL mode) and pruning of old LLM call records and cached answers."""
+    from db.connection import connect
+    from db.maintenance import apply_retention
+
+    settings = current_settings()
+    conn = connect(settings, application_name="upbit-llm-maintenance")
+    try:
+        ticks = apply_retention(conn, settings)
+        with conn.cursor() as cur:
+            cur.execute(
+                "DELETE FROM llm_calls WHERE created_at < now() - make_interval(days => %s)",
+                (LLM_CALLS_RETENTION_DAYS,),
+            )
+            calls = cur.rowcount
+            cur.execute(
+                "DELETE FROM llm_results WHERE kind = 'coin_qa' AND created_at < now() - make_interval(days => %s)",
+                (QA_RESULTS_RETENTION_DAYS,),
+            )
+            answers = cur.rowcount
+        conn.commit()
+    finally:
+        conn.close()
+    log.info("housekeeping ticks_deleted=%s llm_calls_deleted=%s answers_deleted=%s", ticks, calls, answers)
+    return {"ticks_deleted": ticks, "llm_calls_deleted": calls, "answers_deleted": answers}

@@ -1,0 +1,7 @@
+# Flower reads this file (its default --conf, relative to the working directory) when started with
+# `celery -A celery_app flower`. Options come from Settings; without FLOWER_PASSWORD Flower refuses to start.
+# Command-line flags (e.g. --port, --address) still override these values.
+from celery_app.flower_config import flower_options
+from upbit_llm.settings import get_settings
+
+globals().update(flower_options(get_settings()))
