@@ -24,6 +24,8 @@ need=()
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# Hangul glyphs for the dashboard screenshots (headless Chromium has no CJK font otherwise).
+[ -d /usr/share/fonts/truetype/nanum ] || need+=(fonts-nanum)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing Debian packages: ${need[*]}"
