@@ -133,8 +133,9 @@ class Supervisor:
 
     # --- events ----------------------------------------------------------------------------------------
     def _emit(self, kind: str, child: Child, message: str) -> None:
-        level = logging.WARNING if kind in ("exited", "gave_up", "not_ready") else logging.INFO
-        log.log(level, "child=%s event=%s %s", child.spec.name, kind, message)
+        level = logging.WARNING if kind in ("exited", "gave_up", "not_ready", "killed") else logging.INFO
+        # With a callback the caller shows the event to people; the log keeps it at DEBUG to avoid saying it twice.
+        log.log(logging.DEBUG if self.on_event else level, "child=%s event=%s %s", child.spec.name, kind, message)
         if self.on_event:
             self.on_event(SupervisorEvent(kind, child.spec.name, message))
 

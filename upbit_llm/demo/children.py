@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import inspect
 import os
 import secrets
@@ -81,7 +80,9 @@ def command_flags(module: str) -> set[str]:
 
 
 def celery_available() -> bool:
-    return importlib.util.find_spec("celery_app") is not None and (PROJECT_ROOT / "celery_app" / "__init__.py").exists()
+    # A file check, not find_spec: an editable install made before celery_app existed does not map it, while the
+    # children run from the project root (and with it on PYTHONPATH), where it imports.
+    return (PROJECT_ROOT / "celery_app" / "__init__.py").exists()
 
 
 @dataclass
@@ -122,6 +123,7 @@ def build_plan(settings: Settings, opts: DemoOptions, *, base_env: dict[str, str
     env = dict(os.environ if base_env is None else base_env)
     env.update(settings_env(settings))
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
     env["SUMMARY_INTERVAL_SECONDS"] = str(opts.summary_interval)
 
     flower_password = settings.flower_password.get_secret_value()
