@@ -335,6 +335,11 @@ class Summary(BaseModel):
     language: str
     markets: list[str] = Field(default_factory=list)
     grounded: bool
+    # What the result cost (shown next to it on the dashboard): tokens in/out and estimated USD.
+    input_tokens: int = 0
+    output_tokens: int = 0
+    context_tokens: int | None = None
+    cost_usd: float = 0.0
 
 
 class SummaryResult(BaseModel):

@@ -23,7 +23,8 @@ def latest_summary(
     with conn.cursor() as cur:
         cur.execute(
             """
-            SELECT id, kind, text, as_of, created_at, model, offline, language, markets, grounded
+            SELECT id, kind, text, as_of, created_at, model, offline, language, markets, grounded,
+                   input_tokens, output_tokens, context_tokens, cost_usd
             FROM llm_results
             WHERE kind = %(kind)s
               AND (%(market)s::text IS NULL OR %(market)s = ANY(markets))
@@ -48,6 +49,10 @@ def latest_summary(
         language=row[7],
         markets=list(row[8] or []),
         grounded=row[9],
+        input_tokens=int(row[10] or 0),
+        output_tokens=int(row[11] or 0),
+        context_tokens=row[12],
+        cost_usd=float(row[13] or 0),
     )
     age = (utcnow() - summary.as_of).total_seconds()
     return SummaryResult(found=True, summary=summary, age_seconds=round(age, 1), freshness=fresh)
