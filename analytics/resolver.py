@@ -341,6 +341,7 @@ def resolve_market(conn: psycopg2.extensions.connection, text: str) -> MarketRef
 def describe_failure(res: Resolution) -> str:
     refs = res.candidates if res.status == "ambiguous" else res.suggestions
     names = ", ".join(r.label() for r in refs[:5])
+    # The query is not echoed: callers show this to users and MCP clients, whatever they typed.
     if res.status == "ambiguous":
-        return f"'{res.query[:60]}' is ambiguous: {names}"
-    return f"no market matches '{res.query[:60]}'" + (f"; closest: {names}" if names else "")
+        return f"several markets match: {names} — name one"
+    return "no market matches that name" + (f"; closest: {names}" if names else "")

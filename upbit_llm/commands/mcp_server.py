@@ -1,4 +1,4 @@
-"""Run the MCP server over stdio or streamable HTTP."""
+"""Run the MCP server over stdio (Claude Desktop / Claude Code) or streamable HTTP (127.0.0.1 unless MCP_TOKEN)."""
 
 from __future__ import annotations
 
@@ -15,5 +15,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    print("this command is not available in this build yet (tracked in issue 4)", file=sys.stderr)
-    return 2
+    from upbit_mcp.http import InsecureBind, serve_http
+    from upbit_mcp.server import build_server
+
+    if args.transport == "stdio":
+        # stdout carries the protocol; everything for people goes to stderr.
+        print(f"upbit MCP server on stdio (database {settings.timescaledb_dbname})", file=sys.stderr)
+        build_server(settings).run("stdio")
+        return 0
+    host = args.host or settings.mcp_host
+    port = args.port or settings.mcp_port
+    try:
+        print(f"upbit MCP server on http://{host}:{port}/mcp", file=sys.stderr)
+        serve_http(settings, host, port)
+    except InsecureBind as exc:
+        print(f"mcp: {exc}", file=sys.stderr)
+        return 2
+    return 0

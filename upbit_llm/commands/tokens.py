@@ -1,17 +1,65 @@
-"""Measure tokens: raw latest tickers as JSON versus each compact context."""
+"""Measure tokens: raw latest tickers as JSON versus each compact context, and the saving."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from upbit_llm.output import print_json, print_table
 from upbit_llm.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    print("this command is not available in this build yet (tracked in issue 4)", file=sys.stderr)
-    return 2
+    from analytics.savings import measure
+    from analytics.tokens import count_tokens_api
+    from db.connection import DatabaseUnavailable, connect
+
+    api_counter = None
+    if settings.has_anthropic_key:
+        key = settings.anthropic_api_key.get_secret_value()
+
+        def api_counter(text: str) -> int | None:
+            return count_tokens_api(
+                text, api_key=key, model=settings.anthropic_model, base_url=settings.anthropic_base_url
+            )
+
+    try:
+        conn = connect(settings, application_name="upbit-llm-tokens")
+    except DatabaseUnavailable as exc:
+        print(f"tokens: {exc}", file=sys.stderr)
+        return 1
+    try:
+        report = measure(conn, api_counter=api_counter)
+    finally:
+        conn.close()
+    if report.markets == 0:
+        print("tokens: no tickers in the database yet — run ingest and consume (or `upbit-llm demo`)", file=sys.stderr)
+        if not args.json:
+            return 1
+    if args.json:
+        print_json(report.model_dump(mode="json"))
+        return 0
+    print(f"tokenizer: {report.tokenizer}" + ("  (+ Anthropic count_tokens API)" if api_counter else ""))
+    print(
+        f"raw: latest ticker of {report.markets} markets as JSON = {report.raw_tokens:,} tokens "
+        f"({report.raw_bytes:,} bytes)"
+    )
+    rows = [
+        {
+            "context": c.name,
+            "tokens": c.tokens,
+            "budget": c.budget if c.budget is not None else "-",
+            "within": {True: "yes", False: "NO", None: "-"}[c.within_budget],
+            "saving": f"{c.saving_pct:.2f}%" if c.saving_pct is not None else "-",
+            **({"api_tokens": c.api_tokens} if api_counter else {}),
+        }
+        for c in report.contexts
+    ]
+    print_table(rows)
+    verdict = "met" if report.goal_met else "NOT met"
+    print(f"goal (>=150 markets, overview <= 500 tokens, raw >= 40K, saving >= 99%): {verdict}")
+    return 0
