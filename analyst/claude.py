@@ -112,7 +112,6 @@ def call(
     system: list[dict[str, Any]],
     user_text: str,
     max_tokens: int,
-    temperature: float = 0.2,
 ) -> Reply:
     """Send one Messages API request; raise LLMError (transient or not) when the SDK gives up."""
     started = time.monotonic()
@@ -122,7 +121,6 @@ def call(
             max_tokens=max_tokens,
             system=system,  # type: ignore[arg-type]
             messages=[{"role": "user", "content": user_text}],
-            temperature=temperature,
         )
     except anthropic.APIStatusError as exc:
         transient = is_transient(exc)

@@ -180,8 +180,8 @@ def context_numbers(context: Any) -> list[float]:
 
 def _matches(number: Number, reference: float) -> bool:
     candidates = [reference]
-    if number.percent:
-        candidates.append(reference * 100.0)  # a ratio written as a percentage
+    if number.percent and 0 < abs(reference) < 1:
+        candidates.append(reference * 100.0)  # a fraction (Upbit's change_rate) written as a percentage
     for cand in candidates:
         target = cand if number.signed else abs(cand)
         value = number.signed_value if number.signed else number.value

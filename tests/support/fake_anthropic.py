@@ -84,10 +84,10 @@ class FakeAnthropic:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
-            def do_POST(self) -> None:  # noqa: N802 - stdlib name
+            def do_POST(self) -> None:
                 fake._handle(self)
 
         self._server = ThreadingHTTPServer((self.host, self.port), Handler)
@@ -152,6 +152,10 @@ class FakeAnthropic:
         if record.path != "/v1/messages":
             record.status = 404
             self._send(handler, 404, _error(404, f"no route {record.path}"))
+            return
+        if not (record.headers.get("x-api-key") or record.headers.get("authorization")):
+            record.status = 401
+            self._send(handler, 401, _error(401, "missing x-api-key or authorization header"))
             return
         problem = _validate(body)
         if problem:
