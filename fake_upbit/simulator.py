@@ -290,6 +290,11 @@ class MarketSimulator:
             )
         return events
 
+    @property
+    def events(self) -> list[SimEvent]:
+        """Events planned by the current (or last) `messages` run."""
+        return list(self._events)
+
     def labels(self) -> list[dict[str, Any]]:
         """Labels (contract format) of the events injected by the last `messages` run."""
         return [e.label() for e in self._events if e.onset_ms < self.start_ms + self._generated_s * 1000]

@@ -149,6 +149,51 @@ def _date_ok(value: str) -> bool:
     return True
 
 
+_KIND: dict[str, str] = {
+    **{f: "float" for f in FLOAT_FIELDS},
+    **{f: "int" for f in INT_FIELDS},
+    **{f: "date" for f in DATE_FIELDS},
+    **{f: "bool" for f in BOOL_FIELDS},
+    **{f: "text" for f in TEXT_FIELDS},
+}
+
+
+def _field_error(name: str, kind: str, value: Any) -> str | None:
+    """Why one field's value cannot be stored, or None. Called per field: keep it cheap for the common case."""
+    cls = type(value)
+    if kind == "float":
+        if cls is float:
+            if value != value or value in (math.inf, -math.inf) or abs(value) > MAX_ABS_VALUE:
+                return f"{name} is not a finite number ({value!r})"
+        elif cls is int:
+            if abs(value) > MAX_ABS_VALUE:
+                return f"{name} is not a finite number ({value!r})"
+        else:
+            return f"{name} is not a number ({str(value)[:40]!r})"
+        if value < 0 and name in NON_NEGATIVE_FIELDS:
+            return f"{name} is negative ({value!r})"
+        return None
+    if kind == "text":
+        if cls is not str:
+            return f"{name} is not a string ({str(value)[:40]!r})"
+        if "\x00" in value or len(value) > MAX_TEXT_LEN:
+            return f"{name} holds a NUL character or is longer than {MAX_TEXT_LEN}"
+        return None
+    if kind == "int":
+        if cls is not int:
+            return f"{name} is not an integer ({str(value)[:40]!r})"
+        if not MIN_TIMESTAMP_MS <= value <= MAX_TIMESTAMP_MS:
+            return f"{name} {value} is not a plausible epoch time in ms"
+        return None
+    if kind == "date":
+        if cls is not str or not _date_ok(value):
+            return f"{name} is not a date ({str(value)[:40]!r})"
+        return None
+    if cls is not bool:
+        return f"{name} is not a boolean ({str(value)[:40]!r})"
+    return None
+
+
 def validation_errors(message: Any) -> list[str]:
     """Every reason this message cannot be stored; empty when it is valid. Unknown enum values are fine."""
     if not isinstance(message, dict):
@@ -156,56 +201,32 @@ def validation_errors(message: Any) -> list[str]:
     if "error" in message and "code" not in message:
         return ["Upbit error frame, not data"]
     reasons: list[str] = []
-    msg_type = message.get("type")
-    if msg_type != "ticker":
-        reasons.append(f"type is {msg_type!r}, expected 'ticker'")
+    if message.get("type") != "ticker":
+        reasons.append(f"type is {str(message.get('type'))[:40]!r}, expected 'ticker'")
     code = message.get("code")
     if not isinstance(code, str) or not CODE_RE.match(code):
         reasons.append(f"code {str(code)[:40]!r} is not a market code like KRW-BTC")
-    for name in ("trade_price", "trade_timestamp"):
-        if message.get(name) is None:
-            reasons.append(f"{name} is missing")
-    for name in FLOAT_FIELDS:
-        value = message.get(name)
-        if value is None:
-            continue
-        if not _is_number(value):
-            reasons.append(f"{name} is not a number ({str(value)[:40]!r})")
-        elif not math.isfinite(value) or abs(value) > MAX_ABS_VALUE:
-            reasons.append(f"{name} is not a finite number ({value!r})")
-        elif value < 0 and name in NON_NEGATIVE_FIELDS:
-            reasons.append(f"{name} is negative ({value!r})")
     price = message.get("trade_price")
-    if _is_number(price) and price == 0:
+    if price is None:
+        reasons.append("trade_price is missing")
+    elif price == 0 and type(price) in (int, float):
         reasons.append("trade_price is zero")
-    for name in INT_FIELDS:
-        value = message.get(name)
-        if value is None:
+    if message.get("trade_timestamp") is None:
+        reasons.append("trade_timestamp is missing")
+    extra = False
+    for name, value in message.items():
+        kind = _KIND.get(name)
+        if kind is None:
+            extra = True
             continue
-        if not isinstance(value, int) or isinstance(value, bool):
-            reasons.append(f"{name} is not an integer ({str(value)[:40]!r})")
-        elif not MIN_TIMESTAMP_MS <= value <= MAX_TIMESTAMP_MS:
-            reasons.append(f"{name} {value} is not a plausible epoch time in ms")
-    for name in DATE_FIELDS:
-        value = message.get(name)
-        if value is not None and (not isinstance(value, str) or not _date_ok(value)):
-            reasons.append(f"{name} is not a date ({str(value)[:40]!r})")
-    for name in BOOL_FIELDS:
-        value = message.get(name)
-        if value is not None and not isinstance(value, bool):
-            reasons.append(f"{name} is not a boolean ({str(value)[:40]!r})")
-    for name in TEXT_FIELDS:
-        value = message.get(name)
-        if value is None:
+        if value is None or name == "code" or name == "type":
             continue
-        if not isinstance(value, str):
-            reasons.append(f"{name} is not a string ({str(value)[:40]!r})")
-        elif "\x00" in value or len(value) > MAX_TEXT_LEN:
-            reasons.append(f"{name} holds a NUL character or is longer than {MAX_TEXT_LEN}")
-    extra = {k: v for k, v in message.items() if k not in SIMPLE_KEYS}
+        error = _field_error(name, kind, value)
+        if error:
+            reasons.append(error)
     if extra:
-        text = orjson.dumps(extra).decode()
-        if "\\u0000" in text:
+        unknown = {k: v for k, v in message.items() if k not in SIMPLE_KEYS}
+        if "\\u0000" in orjson.dumps(unknown).decode():
             reasons.append("unknown keys hold a NUL character")
     return reasons
 

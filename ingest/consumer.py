@@ -1,0 +1,310 @@
+"""The Kafka → database consumer: batched COPY, idempotent, offsets committed only after the database commit.
+
+Two threads form a pipeline so Python decoding and PostgreSQL work overlap on two cores: the main thread polls
+Kafka, decodes and validates records into COPY rows (poison → dead letter) and owns the KafkaConsumer (it is not
+thread-safe); the writer thread stores each batch in one transaction (`ingest.writer.write_batch`), retrying the
+same batch with backoff while the database is down — never skipping it — and hands the batch's offsets back to
+the main thread, which commits them. A crash at any point re-delivers at most the uncommitted batches, and the
+writer stores a re-delivered message once.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+import psycopg2
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from db.connection import DatabaseUnavailable, connect
+from ingest.dead_letters import DeadLetter
+from ingest.ticker import InvalidMessage, canonical_bytes, is_simple, to_default, validation_errors
+from ingest.writer import PreparedRow, WriteResult, copy_line, write_batch
+from upbit_llm.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Batch:
+    rows: list[PreparedRow] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)  # next offset to read, per partition
+    event_ms: list[int] = field(default_factory=list)  # received_at of rows (latency measurement)
+    started: float = field(default_factory=time.monotonic)
+
+    def __len__(self) -> int:
+        return len(self.rows) + len(self.dead)
+
+
+@dataclass
+class ConsumerStats:
+    records: int = 0
+    rows_offered: int = 0
+    rows_inserted: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    commits: int = 0
+    db_retries: int = 0
+    last_batch_ms: float = 0.0
+    lag: int = 0
+    started: float = field(default_factory=time.monotonic)
+    latencies_ms: list[float] = field(default_factory=list)  # received_at → committed, last 10k rows sampled
+
+
+class TickerConsumer:
+    """Consume the ticker and dead-letter topics into the database until `stop()` (or `max_messages`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        batch_size: int = 20_000,
+        batch_timeout_s: float = 0.25,
+        max_messages: int = 0,
+        status: Callable[[str], None] | None = None,
+        status_interval: float = 10.0,
+        client_id: str = "upbit-llm-consumer",
+    ) -> None:
+        self.settings = settings
+        self.batch_size = batch_size
+        self.batch_timeout_s = batch_timeout_s
+        self.max_messages = max_messages
+        self.stats = ConsumerStats()
+        self._status = status
+        self._status_interval = status_interval
+        self._stop = threading.Event()
+        self._abandon = threading.Event()  # stop retrying a batch (shutdown while the database is down)
+        self._to_writer: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
+        self._done: queue.Queue[tuple[Batch, WriteResult | None]] = queue.Queue()
+        self._writer_error: BaseException | None = None
+        self._conn: psycopg2.extensions.connection | None = None
+        self._staging_batches = 0
+        self.topic = settings.kafka_topic
+        self.dead_topic = settings.kafka_dead_letter_topic
+        poll_ms = settings.kafka_max_poll_interval_ms
+        try:
+            self.consumer = KafkaConsumer(
+                bootstrap_servers=settings.kafka_bootstrap,
+                group_id=settings.kafka_group_id,
+                client_id=client_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_interval_ms=poll_ms,
+                session_timeout_ms=min(poll_ms, 10_000),
+                heartbeat_interval_ms=min(1_000, poll_ms // 3),
+                max_poll_records=batch_size,
+                fetch_max_bytes=64 * 1024 * 1024,
+                max_partition_fetch_bytes=16 * 1024 * 1024,
+                receive_buffer_bytes=4 * 1024 * 1024,
+            )
+        except KafkaError as exc:
+            raise RuntimeError(
+                f"cannot reach Kafka at {settings.kafka_servers}: {exc} — run `upbit-llm services up` "
+                "or set KAFKA_SERVERS"
+            ) from exc
+
+    # --- decoding (main thread) -----------------------------------------------------------------------
+    def _add(self, batch: Batch, record: object) -> None:
+        topic, partition, offset = record.topic, record.partition, record.offset  # type: ignore[attr-defined]
+        value: bytes | None = record.value  # type: ignore[attr-defined]
+        headers = dict(record.headers or ())  # type: ignore[attr-defined]
+        source = f"{topic}/{partition}/{offset}"
+        batch.offsets[TopicPartition(topic, partition)] = offset + 1
+        if topic == self.dead_topic:
+            reason = headers.get("reason", b"unknown reason").decode("utf-8", "replace")
+            stage = headers.get("stage", b"ws").decode("utf-8", "replace")
+            batch.dead.append(DeadLetter(stage, reason, value or b"", source, source))
+            return
+        received_raw = headers.get("received_at")
+        received = int(received_raw) if received_raw and received_raw.isdigit() else None
+        if not value:
+            batch.dead.append(DeadLetter("consumer", "empty Kafka record value", b"", source, source))
+            return
+        try:
+            message = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            batch.dead.append(DeadLetter("consumer", f"not valid JSON: {exc}", value, source, source))
+            return
+        canonical_ok = headers.get("fmt") == b"canonical"
+        if isinstance(message, dict) and is_simple(message):
+            message, canonical_ok = to_default(message), False
+        reasons = validation_errors(message)
+        if reasons:
+            batch.dead.append(DeadLetter("consumer", str(InvalidMessage(reasons)), value, source, source))
+            return
+        # Our producer writes canonical bytes (header fmt=canonical): hash them as they are; anything else is
+        # re-encoded so the same message always gets the same id.
+        canonical = value if canonical_ok else canonical_bytes(message)
+        line = copy_line(message, canonical, received)
+        order = (message["trade_timestamp"], message.get("timestamp") or 0)
+        batch.rows.append(PreparedRow(line, message["code"], order, source, value))
+        if received is not None and len(batch.event_ms) < 2_000:
+            batch.event_ms.append(received)
+
+    # --- writing (writer thread) ----------------------------------------------------------------------
+    def _writer(self) -> None:
+        try:
+            while True:
+                batch = self._to_writer.get()
+                if batch is None:
+                    return
+                self._done.put((batch, self._write_with_retry(batch)))
+        except BaseException as exc:  # noqa: BLE001 (reported by the main thread, which stops)
+            self._writer_error = exc
+            self._done.put((Batch(), None))
+
+    def _write_with_retry(self, batch: Batch) -> WriteResult | None:
+        delay = 0.2
+        while True:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = connect(self.settings, application_name="upbit-llm-consumer")
+                direct = self._staging_batches == 0
+                result = write_batch(self._conn, batch.rows, batch.dead, direct=direct)
+                if result.path == "staging":
+                    self._staging_batches = 5  # re-deliveries come in runs after a restart
+                elif self._staging_batches:
+                    self._staging_batches -= 1
+                return result
+            except (DatabaseUnavailable, psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                hint = "waiting for PostgreSQL; the batch is retried, nothing is skipped"
+            except psycopg2.Error as exc:
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                hint = "if a table is missing run `upbit-llm migrate`; the batch is retried"
+            self.stats.db_retries += 1
+            log.warning("database write failed rows=%d error=%s retry_in=%.1fs (%s)", len(batch), message, delay, hint)
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except psycopg2.Error:
+                    pass
+                self._conn = None
+            if self._abandon.wait(delay):
+                return None  # shutting down: offsets stay uncommitted, the batch is re-delivered next time
+            delay = min(delay * 2, 5.0)
+
+    # --- main loop ------------------------------------------------------------------------------------
+    def _commit_done(self, block: bool = False) -> None:
+        while True:
+            try:
+                batch, result = self._done.get(block=block, timeout=0.5 if block else None)
+            except queue.Empty:
+                return
+            block = False
+            if self._writer_error is not None:
+                raise RuntimeError(f"consumer writer failed: {self._writer_error}") from self._writer_error
+            if result is None:
+                continue
+            offsets = {tp: OffsetAndMetadata(off, "", -1) for tp, off in batch.offsets.items()}
+            try:
+                if offsets:
+                    self.consumer.commit(offsets)
+                    self.stats.commits += 1
+            except (CommitFailedError, KafkaError) as exc:
+                # Rows are stored; a failed commit only means re-delivery, which the writer de-duplicates.
+                log.warning("offset commit failed (batch will be re-delivered and stored once) error=%s", exc)
+            now_ms = time.time() * 1000
+            self.stats.batches += 1
+            self.stats.records += len(batch)
+            self.stats.rows_offered += result.offered
+            self.stats.rows_inserted += result.inserted
+            self.stats.dead_letters += result.dead_letters
+            self.stats.last_batch_ms = (time.monotonic() - batch.started) * 1000
+            lat = self.stats.latencies_ms
+            lat.extend(now_ms - ms for ms in batch.event_ms)
+            if len(lat) > 20_000:
+                del lat[: len(lat) - 10_000]
+
+    def _lag(self) -> int:
+        total = 0
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is not None:
+                try:
+                    total += max(0, high - self.consumer.position(tp, timeout_ms=1000))
+                except KafkaError:
+                    pass
+        return total
+
+    def status_line(self) -> str:
+        elapsed = max(time.monotonic() - self.stats.started, 1e-6)
+        return (
+            f"consume rows={self.stats.rows_inserted} rows/s={self.stats.rows_inserted / elapsed:.0f} "
+            f"lag={self.stats.lag} batch_ms={self.stats.last_batch_ms:.0f} dead_letters={self.stats.dead_letters} "
+            f"db_retries={self.stats.db_retries}"
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> ConsumerStats:
+        """Consume until `stop()`, `max_messages`, or an unrecoverable error; commit what was stored."""
+        self.consumer.subscribe([self.topic, self.dead_topic])
+        writer = threading.Thread(target=self._writer, name="consumer-writer", daemon=True)
+        writer.start()
+        batch = Batch()
+        paused = False
+        last_status = time.monotonic()
+        taken = 0
+        try:
+            while not self._stop.is_set():
+                self._commit_done()
+                if self.max_messages and self.stats.records >= self.max_messages:
+                    break
+                full = self._to_writer.full()
+                if full != paused:
+                    assignment = list(self.consumer.assignment())
+                    if full:
+                        self.consumer.pause(*assignment)
+                    else:
+                        self.consumer.resume(*assignment)
+                    paused = full
+                want = self.batch_size - len(batch)
+                if self.max_messages:
+                    want = min(want, max(1, self.max_messages - taken))
+                polled = self.consumer.poll(timeout_ms=100, max_records=max(1, want))
+                for records in polled.values():
+                    for record in records:
+                        self._add(batch, record)
+                        taken += 1
+                age = time.monotonic() - batch.started
+                limit_hit = bool(self.max_messages) and taken >= self.max_messages
+                if batch and not paused and (len(batch) >= self.batch_size or age >= self.batch_timeout_s or limit_hit):
+                    self._to_writer.put(batch)
+                    batch = Batch()
+                elif not batch:
+                    batch.started = time.monotonic()
+                if time.monotonic() - last_status >= self._status_interval:
+                    last_status = time.monotonic()
+                    self.stats.lag = self._lag()
+                    line = self.status_line()
+                    log.info("%s", line)
+                    if self._status:
+                        self._status(line)
+        finally:
+            if batch:
+                self._to_writer.put(batch)
+            self._to_writer.put(None)
+            # Wait for the writer to finish what it holds; give up retrying if the database stays down.
+            deadline = time.monotonic() + 30
+            while writer.is_alive() and time.monotonic() < deadline:
+                self._commit_done(block=True)
+            self._abandon.set()
+            writer.join(10)
+            self._commit_done()
+            try:
+                self.consumer.close(autocommit=False)
+            except KafkaError as exc:
+                log.warning("kafka close failed error=%s", exc)
+            if self._conn is not None:
+                self._conn.close()
+        return self.stats
