@@ -1,0 +1,462 @@
+"""Pure, event-time anomaly signals on fine buckets per market against a robust trailing baseline.
+
+Nothing here reads a clock or a database: the same buckets in the same order give the same signals, so a replay
+at any speed (or the same file replayed into a fresh database) yields identical results.
+
+Model (why each choice, in docs/anomaly-alerts.md):
+- Buckets of `bucket_seconds` (10 s) per market: traded value (KRW), BID value, fills, BID fills, close.
+- Baseline: the trailing `baseline_minutes` (30) *completed* minutes before the current minute, so the bucket
+  under test (and the minute it sits in) never dilutes its own baseline. Value and fills use the median per
+  minute (robust: one earlier spike does not raise it), volatility is the MAD of one-minute log returns.
+- Windows of 1, 3 and 6 buckets (10/30/60 s) ending at the current bucket are compared with the baseline, so a
+  burst inside one bucket and a ramp over a minute are both seen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from statistics import median
+
+SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
+
+
+def severity_rank(severity: str) -> int:
+    """0 (info) .. 4 (critical); unknown strings rank lowest rather than raising."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else 0
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Thresholds. Defaults come from how real Upbit pumps look, not from the simulator (see docs)."""
+
+    bucket_seconds: int = 10
+    baseline_minutes: int = 30
+    # A market needs this much of its own history inside the baseline window before it can alert.
+    warmup_minutes: int = 5
+    windows: tuple[int, ...] = (1, 3, 6)  # buckets: 10 s, 30 s, 60 s
+    # Liquidity: fills in the trailing window (a market that trades a few times an hour is dust) and the value
+    # that must actually change hands in the window for an alert (KRW).
+    min_baseline_fills: int = 60
+    min_alert_value_krw: float = 3_000_000.0
+    min_spike_orders: int = 8
+    value_spike_order_ratio: float = 4.0
+    # Floor of the per-bucket baseline value, so a quiet market's median of ~0 cannot make any trade a "spike".
+    baseline_floor_krw: float = 200_000.0
+    value_ratio_min: float = 8.0
+    price_z_min: float = 6.0
+    price_move_min_pct: float = 3.0
+    # Volatility floor per minute (0.3 %): below that a tick-size move would look like many sigmas.
+    sigma_floor_1m: float = 0.003
+    buy_share_min_pct: float = 80.0
+    buy_burst_min_fills: int = 30
+    buy_burst_fill_ratio: float = 5.0
+    buy_burst_value_ratio: float = 4.0
+    # Market-wide move: this many markets (and this share of liquid ones) moving the same way in 60 s.
+    market_move_min_markets: int = 8
+    market_move_min_share: float = 0.3
+    market_move_min_pct: float = 1.0
+    market_move_z: float = 3.0
+    # Market-wide activity surge: this value ratio on the same share of markets (the first seconds of a move).
+    market_surge_ratio: float = 2.5
+    # Lifecycle.
+    quiet_seconds: int = 180
+    # A market-wide move is one event for everyone and rare: a new one may follow sooner than a coin alert.
+    market_cooldown_seconds: int = 300
+    reversal_retrace: float = 0.5
+    # Stale data: this long without a single fill on any market (while the baseline says fills were expected).
+    stale_silence_seconds: int = 30
+    stale_min_expected_fills: float = 20.0
+    stale_grace_seconds: int = 60
+
+    @property
+    def bucket_ms(self) -> int:
+        return self.bucket_seconds * 1000
+
+    @property
+    def buckets_per_minute(self) -> int:
+        return max(1, 60 // self.bucket_seconds)
+
+
+@dataclass(frozen=True)
+class BucketRow:
+    """One market's fills inside one bucket (value in the quote currency, KRW for KRW markets)."""
+
+    code: str
+    start_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    value: float
+    buy_value: float
+    fills: int
+    buy_fills: int
+    orders: int = 0  # distinct trade timestamps: one taker order sweeping 13 makers is 13 fills but 1 order
+
+
+@dataclass
+class _Minute:
+    start_ms: int
+    value: float = 0.0
+    fills: int = 0
+    close: float | None = None
+    orders: int = 0
+
+
+@dataclass(frozen=True)
+class Baseline:
+    value_per_bucket: float  # KRW, floored
+    raw_value_per_bucket: float  # KRW, unfloored median
+    fills_per_bucket: float
+    orders_per_bucket: float
+    sigma_1m: float  # volatility of one-minute log returns, floored
+    fills_in_window: int
+    data_minutes: int  # minutes between the oldest traded minute in the window and now
+
+
+class MarketTrack:
+    """Dense per-market history: the last `baseline_minutes` completed minutes and the last 6 buckets."""
+
+    def __init__(self, code: str, cfg: DetectorConfig) -> None:
+        self.code = code
+        self.cfg = cfg
+        self.minutes: deque[_Minute] = deque(maxlen=cfg.baseline_minutes)
+        self.current: _Minute | None = None
+        self.recent: deque[BucketRow] = deque(maxlen=max(cfg.windows) + 1)
+        self.last_close: float | None = None
+        self.last_trade_ms: int | None = None
+        self._baseline: Baseline | None = None
+
+    def advance(self, t_ms: int, row: BucketRow | None) -> None:
+        """Account bucket `t_ms` (row None = no fills). Called for every bucket, in order."""
+        cfg = self.cfg
+        minute_ms = t_ms - t_ms % 60_000
+        if self.current is None or self.current.start_ms != minute_ms:
+            if self.current is not None:
+                self._close_minutes_until(minute_ms)
+            self.current = _Minute(minute_ms)
+            self._baseline = None
+        # Forget a close older than the baseline window: a rebuilt engine (next scan) would not know it either.
+        if self.last_trade_ms is not None and t_ms - self.last_trade_ms > cfg.baseline_minutes * 60_000:
+            self.last_close = None
+        if row is not None and row.fills > 0:
+            self.current.value += row.value
+            self.current.fills += row.fills
+            self.current.orders += row.orders
+            self.current.close = row.close
+            self.last_close = row.close
+            self.last_trade_ms = t_ms
+            self.recent.append(row)
+        else:
+            close = self.last_close if self.last_close is not None else 0.0
+            self.recent.append(BucketRow(self.code, t_ms, close, close, close, close, 0.0, 0.0, 0, 0, 0))
+
+    def _close_minutes_until(self, minute_ms: int) -> None:
+        assert self.current is not None
+        done = self.current
+        if done.close is None:
+            done.close = self.last_close
+        self.minutes.append(done)
+        # Empty minutes in between are part of the baseline (zeros), capped at the window length.
+        start = max(done.start_ms + 60_000, minute_ms - self.cfg.baseline_minutes * 60_000)
+        for m in range(start, minute_ms, 60_000):
+            self.minutes.append(_Minute(m, 0.0, 0, self.last_close, 0))
+
+    def baseline(self, t_ms: int) -> Baseline:
+        """Baseline from completed minutes only (cached per minute: the current minute never feeds it)."""
+        if self._baseline is not None:
+            return self._baseline
+        cfg = self.cfg
+        per = cfg.buckets_per_minute
+        values = [m.value for m in self.minutes]
+        fills = [m.fills for m in self.minutes]
+        raw_value = median(values) / per if values else 0.0
+        fills_med = median(fills) / per if fills else 0.0
+        orders = [m.orders for m in self.minutes]
+        orders_med = median(orders) / per if orders else 0.0
+        closes = [m.close for m in self.minutes]
+        rets = [
+            math.log(b / a)
+            for a, b in zip(closes, closes[1:], strict=False)
+            if a is not None and b is not None and a > 0 and b > 0
+        ]
+        sigma = cfg.sigma_floor_1m
+        if len(rets) >= 5:
+            mid = median(rets)
+            mad = median(abs(r - mid) for r in rets) * 1.4826
+            mean_sq = sum((r - mid) ** 2 for r in rets) / len(rets)
+            # MAD is robust but collapses to 0 when most minutes are flat; half the RMS is a sane second opinion.
+            sigma = max(mad, 0.5 * math.sqrt(mean_sq), cfg.sigma_floor_1m)
+        traded = [m.start_ms for m in self.minutes if m.fills > 0]
+        minute_ms = t_ms - t_ms % 60_000
+        data_minutes = (minute_ms - traded[0]) // 60_000 if traded else 0
+        self._baseline = Baseline(
+            value_per_bucket=max(raw_value, cfg.baseline_floor_krw),
+            raw_value_per_bucket=raw_value,
+            fills_per_bucket=fills_med,
+            orders_per_bucket=orders_med,
+            sigma_1m=sigma,
+            fills_in_window=sum(fills),
+            data_minutes=int(data_minutes),
+        )
+        return self._baseline
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the current bucket looks like against the market's own baseline (one market, one bucket)."""
+
+    code: str
+    t_ms: int
+    close: float
+    baseline: Baseline
+    # per window (buckets): value, ratio, signed percent move, z-score, buy share percent, fills, buy fills
+    value: dict[int, float]
+    ratio: dict[int, float]
+    pct: dict[int, float | None]
+    z: dict[int, float | None]
+    buy_share_pct: dict[int, float]
+    fills: dict[int, int]
+    orders: dict[int, int]
+    # value against the unfloored baseline: how many times its own normal this market trades (market breadth)
+    rel_ratio: dict[int, float]
+
+    @property
+    def eligible(self) -> bool:
+        return True
+
+
+def compute_features(track: MarketTrack, t_ms: int) -> Features | None:
+    """Features of the bucket just advanced, or None when the market is too young or too illiquid to judge."""
+    cfg = track.cfg
+    base = track.baseline(t_ms)
+    if base.fills_in_window < cfg.min_baseline_fills or base.data_minutes < cfg.warmup_minutes:
+        return None
+    recent = list(track.recent)
+    cur = recent[-1]
+    if cur.start_ms != t_ms or cur.close <= 0:
+        return None
+    value: dict[int, float] = {}
+    ratio: dict[int, float] = {}
+    pct: dict[int, float | None] = {}
+    z: dict[int, float | None] = {}
+    share: dict[int, float] = {}
+    fills: dict[int, int] = {}
+    orders: dict[int, int] = {}
+    rel: dict[int, float] = {}
+    per = cfg.buckets_per_minute
+    for k in cfg.windows:
+        window = recent[-k:]
+        v = sum(b.value for b in window)
+        bv = sum(b.buy_value for b in window)
+        value[k] = v
+        ratio[k] = v / (base.value_per_bucket * len(window))
+        rel[k] = v / (max(base.raw_value_per_bucket, 1.0) * len(window))
+        share[k] = 100.0 * bv / v if v > 0 else 0.0
+        fills[k] = sum(b.fills for b in window)
+        orders[k] = sum(b.orders for b in window)
+        ref = recent[-k - 1].close if len(recent) > k else None
+        if ref and ref > 0:
+            pct[k] = (cur.close / ref - 1.0) * 100.0
+            z[k] = math.log(cur.close / ref) / (base.sigma_1m * math.sqrt(k / per))
+        else:
+            pct[k] = None
+            z[k] = None
+    return Features(track.code, t_ms, cur.close, base, value, ratio, pct, z, share, fills, orders, rel)
+
+
+@dataclass(frozen=True)
+class MarketContext:
+    """Market-wide view of one bucket: how many liquid markets move together, and the typical move."""
+
+    liquid: int
+    up: int
+    down: int
+    median_pct: dict[int, float]
+    median_ratio: float
+    direction: int  # +1 / -1 when a market-wide move is on, else 0
+    surge: bool = False  # a large share of liquid markets trade several times their normal value at once
+
+    @property
+    def moving(self) -> int:
+        return self.up if self.direction > 0 else self.down if self.direction < 0 else 0
+
+
+def market_context(features: list[Features], cfg: DetectorConfig) -> MarketContext:
+    """Counts liquid markets moving together over 30 s and 60 s; the larger same-direction crowd decides."""
+    up = down = 0
+    for k in cfg.windows[1:]:
+        up_k = down_k = 0
+        for f in features:
+            p, zz = f.pct.get(k), f.z.get(k)
+            if p is None or zz is None:
+                continue
+            if p >= cfg.market_move_min_pct and zz >= cfg.market_move_z:
+                up_k += 1
+            elif p <= -cfg.market_move_min_pct and zz <= -cfg.market_move_z:
+                down_k += 1
+        up, down = max(up, up_k), max(down, down_k)
+    med_pct: dict[int, float] = {}
+    for w in cfg.windows:
+        vals = [p for f in features if (p := f.pct.get(w)) is not None]
+        med_pct[w] = median(vals) if vals else 0.0
+    ratios = [max(f.rel_ratio[w] for w in cfg.windows[:2]) for f in features]
+    need = max(cfg.market_move_min_markets, math.ceil(cfg.market_move_min_share * len(features)))
+    direction = 0
+    if features and up >= need and up > down:
+        direction = 1
+    elif features and down >= need and down > up:
+        direction = -1
+    surging = sum(1 for r in ratios if r >= cfg.market_surge_ratio)
+    surge = bool(features) and surging >= need
+    return MarketContext(len(features), up, down, med_pct, median(ratios) if ratios else 1.0, direction, surge)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A market crossed a threshold in this bucket: what kind, how bad, and the numbers behind it."""
+
+    market: str
+    kind: str  # pump / dump / price_jump / value_spike / buy_burst / market_move
+    severity: str
+    direction: int  # +1 up, -1 down, 0 none
+    window_buckets: int
+    price: float  # close at detection (0 for MARKET)
+    metrics: dict[str, object] = field(default_factory=dict)
+
+
+def _severity(move_pct: float, ratio: float, price_signal: bool) -> str:
+    """Severity from the size of the move and of the value surge (docs/anomaly-alerts.md has the table).
+
+    A value-only bump under 12x its normal (no price signal) is `info`: recorded and listed, not alerted."""
+    move = abs(move_pct)
+    if move >= 20 or (move >= 10 and ratio >= 30):
+        return "critical"
+    if move >= 10 or ratio >= 50 or (move >= 5 and ratio >= 20):
+        return "high"
+    if move >= 5 or ratio >= 20:
+        return "medium"
+    if not price_signal and ratio < 12:
+        return "info"
+    return "low"
+
+
+def classify(f: Features, ctx: MarketContext, cfg: DetectorConfig) -> Trigger | None:
+    """The strongest signal of one market in one bucket, or None.
+
+    A coin is always judged against the market: its price move beyond the median move of liquid markets, and its
+    value ratio divided by the median ratio (when the whole market trades more). So a market-wide move or a
+    market-wide burst of activity is one MARKET event, not a hundred coin alerts."""
+    market_wide = ctx.direction != 0 or ctx.surge
+    norm = max(1.0, ctx.median_ratio)
+    best_price: tuple[float, int, float] | None = None  # (|z|, window, residual pct)
+    for k in cfg.windows:
+        p, zz = f.pct[k], f.z[k]
+        if p is None or zz is None or abs(p) < cfg.price_move_min_pct:
+            continue
+        resid = p - ctx.median_pct.get(k, 0.0)
+        # The coin must itself move, and beyond the market in the same direction (lagging the market is not news).
+        if p * resid <= 0 or abs(resid) < cfg.price_move_min_pct or resid <= -100:
+            continue
+        zz = math.log1p(resid / 100.0) / (f.baseline.sigma_1m * math.sqrt(k / cfg.buckets_per_minute))
+        if abs(zz) >= cfg.price_z_min and f.value[k] >= cfg.min_alert_value_krw / 2:
+            if best_price is None or abs(zz) > best_price[0]:
+                best_price = (abs(zz), k, resid)
+    best_value: tuple[float, int] | None = None
+    # During a market-wide move a coin's value-only spike must stand out twice as far from the market.
+    value_min = cfg.value_ratio_min * (2.0 if market_wide else 1.0)
+    for k in cfg.windows:
+        r = f.ratio[k] / norm
+        # A crowd, not one block trade: count taker orders (distinct trade timestamps), since one order that
+        # sweeps the book makes many fills in the same millisecond.
+        need = max(cfg.min_spike_orders, cfg.value_spike_order_ratio * f.baseline.orders_per_bucket * k)
+        if r >= value_min and f.value[k] >= cfg.min_alert_value_krw and f.orders[k] >= need:
+            if best_value is None or r > best_value[0]:
+                best_value = (r, k)
+    buy: int | None = None
+    # Buy pressure during a market-wide move is the market's, not the coin's.
+    for k in cfg.windows[:2] if not market_wide else ():
+        need_fills = max(cfg.buy_burst_min_fills, cfg.buy_burst_fill_ratio * f.baseline.fills_per_bucket * k)
+        if (
+            f.buy_share_pct[k] >= cfg.buy_share_min_pct
+            and f.fills[k] >= need_fills
+            and f.ratio[k] / norm >= cfg.buy_burst_value_ratio
+            and f.value[k] >= cfg.min_alert_value_krw
+        ):
+            buy = k
+            break
+    top_ratio = max(f.ratio[k] for k in cfg.windows) / norm
+    backed = best_value is not None or buy is not None or top_ratio >= cfg.value_ratio_min / 2
+    if market_wide and not backed:
+        # Moving with the market on ordinary (market-relative) volume is the market's move, not the coin's.
+        best_price = None
+    if best_price is None and best_value is None and buy is None:
+        return None
+    if best_price is not None:
+        _, k, move = best_price
+        direction = 1 if move > 0 else -1
+        kind = ("pump" if direction > 0 else "dump") if backed else "price_jump"
+    elif best_value is not None:
+        k = best_value[1]
+        move = f.pct[k] or 0.0
+        direction = 0
+        kind = "buy_burst" if buy is not None and best_value[0] < cfg.value_ratio_min * 2 else "value_spike"
+    else:
+        assert buy is not None
+        k = buy
+        move = f.pct[k] or 0.0
+        direction = 0
+        kind = "buy_burst"
+    severity = _severity(move if best_price is not None else 0.0, top_ratio, best_price is not None)
+    bucket_s = cfg.bucket_seconds
+    metrics: dict[str, object] = {
+        "window_seconds": k * bucket_s,
+        "value_krw": round(f.value[k], 2),
+        "baseline_value_krw": round(f.baseline.value_per_bucket * k, 2),
+        "value_ratio": round(f.ratio[k] / norm, 2),
+        "price_change_pct": round(f.pct[k] or 0.0, 3),
+        "price_zscore": round(f.z[k] or 0.0, 2),
+        "buy_share_pct": round(f.buy_share_pct[k], 1),
+        "fills": f.fills[k],
+        "orders": f.orders[k],
+        "baseline_orders": round(f.baseline.orders_per_bucket * k, 2),
+        "baseline_fills": round(f.baseline.fills_per_bucket * k, 2),
+        "volatility_1m_pct": round(f.baseline.sigma_1m * 100, 3),
+        "price": f.close,
+        "signals": [
+            s
+            for s, on in (
+                ("price_jump", best_price is not None),
+                ("value_spike", best_value is not None),
+                ("buy_burst", buy is not None),
+            )
+            if on
+        ],
+    }
+    if market_wide:
+        metrics["market_median_change_pct"] = round(ctx.median_pct.get(k, 0.0), 3)
+        metrics["market_value_ratio"] = round(ctx.median_ratio, 2)
+    return Trigger(f.code, kind, severity, direction, k, f.close, metrics)
+
+
+def market_trigger(ctx: MarketContext, cfg: DetectorConfig) -> Trigger | None:
+    """One MARKET event for a market-wide move instead of an alert per coin."""
+    if ctx.direction == 0:
+        return None
+    k = max(cfg.windows)
+    share = ctx.moving / ctx.liquid if ctx.liquid else 0.0
+    med = ctx.median_pct.get(k, 0.0)
+    severity = "critical" if abs(med) >= 10 else "high" if abs(med) >= 5 else "medium" if abs(med) >= 2 else "low"
+    metrics: dict[str, object] = {
+        "window_seconds": k * cfg.bucket_seconds,
+        "markets_moving": ctx.moving,
+        "markets_liquid": ctx.liquid,
+        "share_pct": round(share * 100, 1),
+        "median_change_pct": round(med, 3),
+        "price_change_pct": round(med, 3),
+        "value_ratio": round(ctx.median_ratio, 2),
+        "direction": "up" if ctx.direction > 0 else "down",
+    }
+    return Trigger("MARKET", "market_move", severity, ctx.direction, k, 0.0, metrics)

@@ -1,0 +1,143 @@
+"""The detector engine: feeds buckets in event-time order through tracks, signals and the lifecycle (pure)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from anomaly.detector import (
+    BucketRow,
+    DetectorConfig,
+    Features,
+    MarketTrack,
+    classify,
+    compute_features,
+    market_context,
+    market_trigger,
+)
+from anomaly.lifecycle import STALE_KEY, Action, Lifecycle
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepInput:
+    """Everything the engine needs about bucket `t_ms`: its rows and which data is known to be missing."""
+
+    t_ms: int
+    rows: list[BucketRow] = field(default_factory=list)
+    gap_codes: frozenset[str] = frozenset()  # markets inside a recorded per-market ingest gap
+    global_gap: bool = False  # inside a recorded gap of the whole feed
+
+
+class DetectorEngine:
+    """Stateful over a scan, but rebuilt deterministically each scan from stored buckets plus persisted episodes.
+
+    `warm()` replays the trailing baseline window (no evaluation); `step()` evaluates one bucket. Because the
+    baseline only depends on the last `baseline_minutes` of buckets, a rebuilt engine computes exactly what a
+    long-running one would: results do not depend on when or how often scans run.
+    """
+
+    def __init__(self, cfg: DetectorConfig, lifecycle: Lifecycle, stale_until_ms: int | None = None) -> None:
+        self.cfg = cfg
+        self.lifecycle = lifecycle
+        self.tracks: dict[str, MarketTrack] = {}
+        self.silent_buckets = 0  # consecutive buckets without a single fill on any market
+        self.silence_started_ms: int | None = None
+        # Alerts stay suppressed until this event time (grace after the data resumed).
+        self.stale_until_ms = stale_until_ms
+        self.evaluated = 0
+
+    def _advance(self, t_ms: int, rows: Iterable[BucketRow]) -> int:
+        by_code = {r.code: r for r in rows}
+        for code in by_code:
+            if code not in self.tracks:
+                self.tracks[code] = MarketTrack(code, self.cfg)
+        fills = 0
+        for code, track in self.tracks.items():
+            row = by_code.get(code)
+            track.advance(t_ms, row)
+            if row is not None:
+                fills += row.fills
+        if fills == 0:
+            if self.silent_buckets == 0:
+                self.silence_started_ms = t_ms
+            self.silent_buckets += 1
+        else:
+            self.silent_buckets = 0
+            self.silence_started_ms = None
+        return fills
+
+    def warm(self, t_ms: int, rows: Iterable[BucketRow]) -> None:
+        """Account a bucket that was evaluated by an earlier scan (history for the baseline only)."""
+        self._advance(t_ms, rows)
+
+    def _expected_fills_per_bucket(self, t_ms: int) -> float:
+        return sum(t.baseline(t_ms).fills_per_bucket for t in self.tracks.values() if t.minutes)
+
+    def step(self, inp: StepInput) -> list[Action]:
+        """Evaluate bucket `inp.t_ms` exactly once; returns the lifecycle actions to persist, in order."""
+        cfg = self.cfg
+        t_ms = inp.t_ms
+        bucket_end = t_ms + cfg.bucket_ms
+        self._advance(t_ms, inp.rows)
+        self.evaluated += 1
+        actions: list[Action] = []
+        silent_for_s = self.silent_buckets * cfg.bucket_seconds
+        silence = (
+            silent_for_s >= cfg.stale_silence_seconds
+            and self._expected_fills_per_bucket(t_ms) * self.silent_buckets >= cfg.stale_min_expected_fills
+        )
+        if inp.global_gap or silence:
+            started = self.silence_started_ms if silence and self.silence_started_ms is not None else t_ms
+            act = self.lifecycle.open_stale(
+                started,
+                bucket_end,
+                {
+                    "reason": "ingest_gap" if inp.global_gap else "no_fills_on_any_market",
+                    "silent_seconds": silent_for_s,
+                },
+            )
+            if act:
+                actions.append(act)
+            self.stale_until_ms = None
+            return actions
+        if self.lifecycle.stale_open and self.silent_buckets == 0:
+            act = self.lifecycle.resolve(STALE_KEY, bucket_end, "data_resumed")
+            if act:
+                actions.append(act)
+            # Baselines and returns straddle the hole for a while: keep quiet during a grace period.
+            self.stale_until_ms = bucket_end + cfg.stale_grace_seconds * 1000
+        suppressed = self.stale_until_ms is not None and bucket_end <= self.stale_until_ms
+        feats: list[Features] = []
+        for code, track in self.tracks.items():
+            if code in inp.gap_codes:
+                continue
+            f = compute_features(track, t_ms)
+            if f is not None:
+                feats.append(f)
+        ctx = market_context(feats, cfg)
+        if not suppressed:
+            mt = market_trigger(ctx, cfg)
+            if mt is not None:
+                act = self.lifecycle.on_trigger(mt, t_ms)
+                if act:
+                    actions.append(act)
+            for f in feats:
+                trig = classify(f, ctx, cfg)
+                if trig is not None:
+                    act = self.lifecycle.on_trigger(trig, t_ms)
+                    if act:
+                        actions.append(act)
+        # Reversal / quiet resolution for every open episode (coins by their close; MARKET by time only).
+        closes = {f.code: f.close for f in feats}
+        for key in sorted(self.lifecycle.episodes):
+            if key == STALE_KEY:
+                continue
+            track = self.tracks.get(key)
+            price = closes.get(key) or (track.last_close if track and track.last_close else 0.0)
+            act = self.lifecycle.on_price(key, price, t_ms)
+            if act:
+                actions.append(act)
+        return actions

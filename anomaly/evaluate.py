@@ -1,0 +1,307 @@
+"""Replay a labelled simulator run and score the detector: recall, delay, false alerts per market-day.
+
+Matching rules (also in docs/anomaly-alerts.md):
+- Alerts are anomalies of severity `low` or above of every kind except `data_stale` and `caution_flag`
+  (operational/exchange events); `info` events are recorded and listed but never alerted.
+- An anomalous label is caught by the first alert on the same market (`MARKET` for market-wide moves) detected
+  between 10 s before its onset (bucket alignment) and its end. Delay = detected_at − onset (event time).
+- An alert is a true positive if it lies in [onset − 10 s, end + 120 s] of an anomalous label of its market (the
+  tail covers the reversal of a pump); every other alert — including coin alerts during a market-wide move and
+  anything on a slow trend — is a false alert. Market-days = markets × run length / 1 day.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from statistics import median
+from typing import Any
+
+from anomaly.detector import DetectorConfig
+from anomaly.scan import ScanOptions, ScanResult, run_scan
+from db.connection import connect
+from upbit_llm.settings import Settings
+
+log = logging.getLogger(__name__)
+
+NOT_ALERTS = frozenset({"data_stale", "caution_flag"})
+EARLY_TOLERANCE_MS = 10_000
+TAIL_MS = 120_000
+
+
+@dataclass
+class LabelOutcome:
+    event_id: str
+    market: str
+    kind: str
+    onset_ms: int
+    caught: bool
+    delay_s: float | None
+    anomaly_kind: str | None = None
+    severity: str | None = None
+
+
+@dataclass
+class EvalReport:
+    labels: int
+    anomalous: int
+    caught: int
+    caught_within: dict[int, int]
+    median_delay_s: float | None
+    alerts: int
+    false_alerts: int
+    market_days: float
+    outcomes: list[LabelOutcome] = field(default_factory=list)
+    false_examples: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def recall(self) -> float:
+        return self.caught / self.anomalous if self.anomalous else 1.0
+
+    def share_within(self, seconds: int) -> float:
+        return self.caught_within.get(seconds, 0) / self.anomalous if self.anomalous else 1.0
+
+    @property
+    def false_per_market_day(self) -> float:
+        return self.false_alerts / self.market_days if self.market_days else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "labels": self.labels,
+            "anomalous": self.anomalous,
+            "caught": self.caught,
+            "recall_pct": round(100 * self.recall, 1),
+            "caught_within_30s_pct": round(100 * self.share_within(30), 1),
+            "caught_within_60s_pct": round(100 * self.share_within(60), 1),
+            "caught_within_120s_pct": round(100 * self.share_within(120), 1),
+            "median_delay_s": self.median_delay_s,
+            "alerts": self.alerts,
+            "false_alerts": self.false_alerts,
+            "market_days": round(self.market_days, 3),
+            "false_alerts_per_market_day": round(self.false_per_market_day, 3),
+            "missed": [o.event_id for o in self.outcomes if not o.caught],
+            "false_examples": self.false_examples[:10],
+        }
+
+
+def _ms(value: Any) -> int:
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return int(value)
+
+
+def score(
+    anomalies: Sequence[Mapping[str, Any]], labels: Iterable[Mapping[str, Any]], *, markets: int, duration_s: float
+) -> EvalReport:
+    """Pure scoring of detected anomalies against labels (see the module docstring for the rules)."""
+    labels = list(labels)
+    alerts = sorted(
+        (a for a in anomalies if a["kind"] not in NOT_ALERTS and a["severity"] != "info"),
+        key=lambda a: (_ms(a["detected_at"]), str(a["market"])),
+    )
+    anomalous = [lab for lab in labels if lab.get("anomalous")]
+    outcomes: list[LabelOutcome] = []
+    within = {30: 0, 60: 0, 120: 0}
+    delays: list[float] = []
+    for lab in anomalous:
+        onset, end = int(lab["onset_ms"]), int(lab["end_ms"])
+        hits = [
+            a
+            for a in alerts
+            if a["market"] == lab["market"] and onset - EARLY_TOLERANCE_MS <= _ms(a["detected_at"]) <= end
+        ]
+        if hits:
+            first = hits[0]
+            delay = max(0.0, (_ms(first["detected_at"]) - onset) / 1000)
+            delays.append(delay)
+            for s in within:
+                if delay <= s:
+                    within[s] += 1
+            outcomes.append(
+                LabelOutcome(
+                    lab["event_id"], lab["market"], lab["kind"], onset, True, delay, first["kind"], first["severity"]
+                )
+            )
+        else:
+            outcomes.append(LabelOutcome(lab["event_id"], lab["market"], lab["kind"], onset, False, None))
+    false: list[dict[str, Any]] = []
+    for a in alerts:
+        t = _ms(a["detected_at"])
+        ok = any(
+            a["market"] == lab["market"]
+            and int(lab["onset_ms"]) - EARLY_TOLERANCE_MS <= t <= int(lab["end_ms"]) + TAIL_MS
+            for lab in anomalous
+        )
+        if not ok:
+            false.append(
+                {
+                    "market": a["market"],
+                    "kind": a["kind"],
+                    "severity": a["severity"],
+                    "detected_at": datetime.fromtimestamp(t / 1000, tz=UTC).isoformat(),
+                    "metrics": {k: a["metrics"].get(k) for k in ("value_ratio", "price_change_pct", "fills")}
+                    if isinstance(a.get("metrics"), dict)
+                    else {},
+                }
+            )
+    return EvalReport(
+        labels=len(labels),
+        anomalous=len(anomalous),
+        caught=sum(1 for o in outcomes if o.caught),
+        caught_within=within,
+        median_delay_s=round(median(delays), 1) if delays else None,
+        alerts=len(alerts),
+        false_alerts=len(false),
+        market_days=markets * duration_s / 86_400,
+        outcomes=outcomes,
+        false_examples=false,
+    )
+
+
+def fetch_anomalies(settings: Settings) -> list[dict[str, Any]]:
+    """Every anomaly as a plain dict in a stable order (what the replay-determinism test compares)."""
+    conn = connect(settings, application_name="upbit-llm-anomaly-eval")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT market, kind, severity, status, started_at, detected_at, resolved_at, resolution, metrics,"
+                " dedup_key FROM anomalies ORDER BY detected_at, market, dedup_key"
+            )
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+@dataclass
+class ReplayRun:
+    report: EvalReport
+    scan: ScanResult
+    messages: int
+    load_seconds: float
+    scan_seconds: float
+    anomalies: list[dict[str, Any]]
+
+
+def replay_simulation(
+    settings: Settings,
+    *,
+    markets: int = 160,
+    seed: int = 1,
+    duration_s: float = 3600.0,
+    rate: float = 100.0,
+    start_ms: int = 1_767_225_600_000,
+    scan_every_s: float | None = None,
+    config: DetectorConfig | None = None,
+    plan: Any = None,
+) -> ReplayRun:
+    """Simulate a labelled run, write it with the consumer's writer into `settings`' (migrated, empty) database,
+    scan it in event time (once at the end, or every `scan_every_s` of event time like a live beat), score it."""
+    from fake_upbit.simulator import MarketSimulator
+    from ingest.catalog import store_catalog
+    from ingest.writer import write_messages
+
+    sim = MarketSimulator(markets=markets, seed=seed, start_ms=start_ms, rate=rate, events=True, plan=plan)
+    conn = connect(settings, application_name="upbit-llm-anomaly-eval")
+    scan_total = ScanResult()
+    scan_seconds = 0.0
+    loaded = 0
+    t0 = time.perf_counter()
+    try:
+        store_catalog(conn, sim.catalog())
+        batch: list[dict[str, Any]] = []
+        next_scan = start_ms + int(scan_every_s * 1000) if scan_every_s else None
+        for msg in sim.messages(duration_s):
+            if next_scan is not None and msg["trade_timestamp"] >= next_scan:
+                loaded += write_messages(conn, batch).offered
+                batch = []
+                s0 = time.perf_counter()
+                _merge(scan_total, run_scan(settings, live=False, config=config))
+                scan_seconds += time.perf_counter() - s0
+                next_scan += int(scan_every_s * 1000)  # type: ignore[operator]
+            batch.append(msg)
+        loaded += write_messages(conn, batch).offered
+    finally:
+        conn.close()
+    load_seconds = time.perf_counter() - t0 - scan_seconds
+    # Flush: the final scan sees everything except the lateness margin at the very end.
+    s0 = time.perf_counter()
+    _merge(scan_total, run_scan(settings, live=False, config=config, options=ScanOptions()))
+    scan_seconds += time.perf_counter() - s0
+    anomalies = fetch_anomalies(settings)
+    report = score(anomalies, sim.labels(), markets=markets, duration_s=duration_s)
+    return ReplayRun(report, scan_total, loaded, load_seconds, scan_seconds, anomalies)
+
+
+def _merge(total: ScanResult, part: ScanResult) -> None:
+    total.buckets_evaluated += part.buckets_evaluated
+    total.opened += part.opened
+    total.escalated += part.escalated
+    total.resolved += part.resolved
+    total.suppressed += part.suppressed
+    total.markets = max(total.markets, part.markets)
+    total.seconds += part.seconds
+
+
+def bucketize(messages: Iterable[Mapping[str, Any]], bucket_ms: int = 10_000) -> dict[int, list[Any]]:
+    """Fine buckets computed in memory from ticker dicts, exactly as the scan's SQL computes them (pure; unit
+    tests and quick threshold studies use it). Returns {bucket start ms: [BucketRow sorted by code]}."""
+    from anomaly.detector import BucketRow
+
+    acc: dict[int, dict[str, list[Any]]] = {}
+    for m in messages:
+        ts = int(m["trade_timestamp"])
+        price = float(m["trade_price"])
+        if price <= 0:
+            continue
+        value = price * float(m.get("trade_volume") or 0.0)
+        bid = m.get("ask_bid") == "BID"
+        b = ts - ts % bucket_ms
+        per = acc.setdefault(b, {})
+        r = per.get(m["code"])
+        if r is None:
+            per[m["code"]] = [price, price, price, price, value, value if bid else 0.0, 1, int(bid), {ts}]
+        else:
+            r[1] = max(r[1], price)
+            r[2] = min(r[2], price)
+            r[3] = price
+            r[4] += value
+            r[5] += value if bid else 0.0
+            r[6] += 1
+            r[7] += int(bid)
+            r[8].add(ts)
+    return {
+        b: [BucketRow(c, b, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], len(r[8])) for c, r in sorted(per.items())]
+        for b, per in sorted(acc.items())
+    }
+
+
+def run_engine(
+    buckets: Mapping[int, list[Any]], *, config: DetectorConfig | None = None, cooldown_seconds: int = 600
+) -> list[dict[str, Any]]:
+    """Run the pure engine over in-memory buckets; returns anomalies shaped like `fetch_anomalies` rows."""
+    from anomaly.engine import DetectorEngine, StepInput
+    from anomaly.lifecycle import Lifecycle
+
+    cfg = config or DetectorConfig()
+    engine = DetectorEngine(cfg, Lifecycle(cfg, cooldown_seconds))
+    out: dict[str, dict[str, Any]] = {}
+    if not buckets:
+        return []
+    first, last = min(buckets), max(buckets)
+    for t in range(first, last + cfg.bucket_ms, cfg.bucket_ms):
+        for act in engine.step(StepInput(t, list(buckets.get(t, ())))):
+            ep = act.episode
+            row = out.setdefault(
+                ep.dedup_key,
+                {"market": ep.market, "started_at": ep.started_ms, "detected_at": ep.detected_ms, "status": "open"},
+            )
+            row.update(kind=ep.kind, severity=ep.severity, metrics=dict(ep.metrics))
+            if act.op == "escalate":
+                row["status"] = "escalated"
+            elif act.op == "resolve":
+                row.update(status="resolved", resolution=act.resolution, resolved_at=act.at_ms)
+    return sorted(out.values(), key=lambda a: (a["detected_at"], a["market"]))

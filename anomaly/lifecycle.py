@@ -1,0 +1,200 @@
+"""Alert lifecycle in event time: episodes open → escalated → resolved (faded / reversed), cooldowns, data stale."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from anomaly.detector import DetectorConfig, Trigger, severity_rank
+
+STALE_KEY = "MARKET/data_stale"
+
+
+@dataclass
+class Episode:
+    """One anomaly while it is open. `key` is the state row (market, or MARKET/data_stale)."""
+
+    key: str
+    market: str
+    kind: str
+    severity: str
+    status: str  # open / escalated
+    started_ms: int
+    detected_ms: int
+    direction: int = 0
+    ref_price: float = 0.0
+    peak_price: float = 0.0
+    last_price: float = 0.0
+    last_active_ms: int = 0
+    last_alert_ms: int = 0
+    metrics: dict[str, object] = field(default_factory=dict)
+    anomaly_id: int | None = None
+
+    @property
+    def dedup_key(self) -> str:
+        return f"{self.kind if self.kind == 'data_stale' else 'episode'}:{self.market}:{self.started_ms}"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Episode:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)  # type: ignore[arg-type]
+
+    def move_pct(self, price: float) -> float:
+        return (price / self.ref_price - 1.0) * 100.0 if self.ref_price > 0 and price > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Action:
+    """A change the scan must persist: open (insert), escalate, update (metrics only) or resolve."""
+
+    op: str
+    episode: Episode
+    at_ms: int
+    resolution: str | None = None
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    until_ms: int
+    severity: str
+
+
+class Lifecycle:
+    """Episodes and cooldowns for every market. Pure: callers pass event time in; nothing reads a clock."""
+
+    def __init__(
+        self,
+        cfg: DetectorConfig,
+        cooldown_seconds: int,
+        episodes: dict[str, Episode] | None = None,
+        cooldowns: dict[str, Cooldown] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.cooldown_ms = cooldown_seconds * 1000
+        self.episodes: dict[str, Episode] = dict(episodes or {})
+        self.cooldowns: dict[str, Cooldown] = dict(cooldowns or {})
+        self.suppressed = 0
+
+    def on_trigger(self, trig: Trigger, t_ms: int) -> Action | None:
+        """A market crossed a threshold in bucket t: open, escalate or update its episode (or stay in cooldown)."""
+        detected_ms = t_ms + self.cfg.bucket_ms
+        ep = self.episodes.get(trig.market)
+        pct = float(trig.metrics.get("price_change_pct", 0.0) or 0.0)  # type: ignore[arg-type]
+        if ep is None:
+            cd = self.cooldowns.get(trig.market)
+            if (
+                cd is not None
+                and detected_ms < cd.until_ms
+                and severity_rank(trig.severity) <= severity_rank(cd.severity)
+            ):
+                self.suppressed += 1
+                return None
+            ref = trig.price / (1.0 + pct / 100.0) if trig.price > 0 and pct > -100 else 0.0
+            ep = Episode(
+                key=trig.market,
+                market=trig.market,
+                kind=trig.kind,
+                severity=trig.severity,
+                status="open",
+                started_ms=t_ms - (trig.window_buckets - 1) * self.cfg.bucket_ms,
+                detected_ms=detected_ms,
+                direction=trig.direction,
+                ref_price=ref,
+                peak_price=trig.price,
+                last_price=trig.price,
+                last_active_ms=t_ms,
+                last_alert_ms=detected_ms,
+            )
+            ep.metrics = self._metrics(ep, trig)
+            self.episodes[trig.market] = ep
+            return Action("open", replace(ep), detected_ms)
+        ep.last_active_ms = t_ms
+        if ep.direction == 0 and trig.direction != 0:
+            # A volume spike that turns into a price move: the episode becomes a pump/dump from its own start.
+            ep.direction = trig.direction
+            ep.ref_price = trig.price / (1.0 + pct / 100.0) if pct > -100 else 0.0
+            ep.peak_price = trig.price
+        if ep.direction != 0 and trig.direction == ep.direction:
+            ep.kind = trig.kind if trig.kind in ("pump", "dump", "market_move") else ep.kind
+        ep.last_price = trig.price or ep.last_price
+        self._track_peak(ep)
+        ep.metrics = self._metrics(ep, trig)
+        if severity_rank(trig.severity) > severity_rank(ep.severity):
+            ep.severity = trig.severity
+            ep.status = "escalated"
+            ep.last_alert_ms = detected_ms
+            return Action("escalate", replace(ep), detected_ms)
+        return Action("update", replace(ep), detected_ms)
+
+    def on_price(self, market: str, price: float, t_ms: int) -> Action | None:
+        """Every evaluated bucket for a market with an open episode: reversal and quiet-period resolution."""
+        ep = self.episodes.get(market)
+        if ep is None or ep.kind == "data_stale":
+            return None
+        at = t_ms + self.cfg.bucket_ms
+        if price > 0:
+            ep.last_price = price
+            self._track_peak(ep)
+        if ep.direction != 0 and ep.ref_price > 0:
+            peak_move = abs(ep.move_pct(ep.peak_price))
+            now_move = ep.move_pct(ep.last_price) * ep.direction
+            if peak_move >= self.cfg.price_move_min_pct and now_move <= peak_move * (1.0 - self.cfg.reversal_retrace):
+                return self.resolve(market, at, "reversed")
+        if t_ms - ep.last_active_ms >= self.cfg.quiet_seconds * 1000:
+            return self.resolve(market, at, "faded")
+        return None
+
+    def resolve(self, key: str, at_ms: int, resolution: str) -> Action | None:
+        ep = self.episodes.pop(key, None)
+        if ep is None:
+            return None
+        if ep.kind != "data_stale":
+            ep.metrics = {**ep.metrics, "final_change_pct": round(ep.move_pct(ep.last_price), 3)}
+            # Cooldown counts from the last alert sent for the episode (open or escalation), not from resolution.
+            last_alert = ep.last_alert_ms or ep.detected_ms
+            cooldown = self.cooldown_ms
+            if key == "MARKET":
+                cooldown = min(cooldown, self.cfg.market_cooldown_seconds * 1000)
+            self.cooldowns[key] = Cooldown(max(at_ms, last_alert + cooldown), ep.severity)
+        return Action("resolve", ep, at_ms, resolution)
+
+    def open_stale(self, started_ms: int, detected_ms: int, metrics: dict[str, object]) -> Action | None:
+        if STALE_KEY in self.episodes:
+            return None
+        ep = Episode(
+            key=STALE_KEY,
+            market="MARKET",
+            kind="data_stale",
+            severity="medium",
+            status="open",
+            started_ms=started_ms,
+            detected_ms=detected_ms,
+            last_active_ms=detected_ms,
+            metrics=metrics,
+        )
+        self.episodes[STALE_KEY] = ep
+        return Action("open", replace(ep), detected_ms)
+
+    @property
+    def stale_open(self) -> bool:
+        return STALE_KEY in self.episodes
+
+    @staticmethod
+    def _track_peak(ep: Episode) -> None:
+        if ep.direction > 0 and ep.last_price > ep.peak_price:
+            ep.peak_price = ep.last_price
+        elif ep.direction < 0 and (ep.peak_price <= 0 or ep.last_price < ep.peak_price):
+            ep.peak_price = ep.last_price
+
+    @staticmethod
+    def _metrics(ep: Episode, trig: Trigger) -> dict[str, object]:
+        metrics = dict(trig.metrics)
+        prev_peak = ep.metrics.get("peak_value_ratio", 0.0)
+        metrics["peak_value_ratio"] = max(float(prev_peak or 0.0), float(trig.metrics.get("value_ratio", 0.0) or 0.0))  # type: ignore[arg-type]
+        if ep.ref_price > 0:
+            metrics["ref_price"] = ep.ref_price
+            metrics["change_since_start_pct"] = round(ep.move_pct(ep.last_price), 3)
+            metrics["peak_change_pct"] = round(ep.move_pct(ep.peak_price), 3)
+        return metrics
