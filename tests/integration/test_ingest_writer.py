@@ -19,7 +19,7 @@ def _fetch(settings: Settings, sql: str, params: tuple[object, ...] = ()) -> lis
     conn = psycopg2.connect(settings.database_dsn())
     try:
         with conn.cursor() as cur:
-            cur.execute(sql, params)
+            cur.execute(sql, params or None)
             return cur.fetchall()
     finally:
         conn.close()
@@ -80,3 +80,25 @@ def test_invalid_message_is_refused_with_its_reasons(scratch_db: Settings) -> No
         load_messages(scratch_db, [dict(good, trade_price="1e3", trade_timestamp=12)])
     assert "trade_price is not a number" in str(err.value)
     assert "trade_timestamp 12 is not a plausible epoch time" in str(err.value)
+
+
+def test_a_row_the_database_refuses_becomes_a_dead_letter_and_the_rest_are_stored(scratch_db: Settings) -> None:
+    from db.connection import connect
+    from ingest.writer import prepare, write_batch
+
+    good = list(MarketSimulator(markets=5, seed=2, start_ms=START_MS).messages(20))[:50]
+    rows = [prepare(m) for m in good]
+    bad = prepare(good[0])
+    bad.line = bad.line.replace("ticker", "ticker\tsurplus-column", 1)
+    bad.source, bad.raw = "upbit_ticker/0/7", b'{"broken": true}'
+    conn = connect(scratch_db)
+    try:
+        result = write_batch(conn, [*rows[:20], bad, *rows[20:]])
+    finally:
+        conn.close()
+    assert result.inserted == 50
+    assert _fetch(scratch_db, "SELECT count(*) FROM ticker_data")[0][0] == 50
+    letters = _fetch(scratch_db, "SELECT stage, source, dedup_key, raw, reason FROM dead_letters")
+    assert len(letters) == 1
+    assert letters[0][:4] == ("consumer", "upbit_ticker/0/7", "upbit_ticker/0/7", '{"broken": true}')
+    assert "database refused the row" in str(letters[0][4])
