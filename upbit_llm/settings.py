@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     # Comma separated market codes whose alerts are muted on every channel.
     alert_mutes: str = ""
     alert_cooldown_seconds: int = Field(default=600, ge=0)
+    # Delivery retries (timeouts, 5xx, 429): attempts per event and channel, exponential backoff from base to max.
+    alert_max_attempts: int = Field(default=5, ge=1, le=20)
+    alert_backoff_seconds: float = Field(default=1.0, ge=0)
+    alert_backoff_max_seconds: float = Field(default=30.0, ge=0)
+    alert_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # --- MCP and dashboard ------------------------------------------------------------------------
     mcp_host: str = "127.0.0.1"
