@@ -11,9 +11,10 @@ from typing import Any
 
 import psycopg2.extensions
 
-from analyst import claude, grounding, prompts
+from analyst import grounding, prompts
 from analyst.pricing import OFFLINE_MODEL, cost_usd
 from analyst.store import CallRecord, record_call
+from analyst.usage import LLMError, Usage
 from upbit_llm.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ class Generation:
     text: str
     model: str
     offline: bool
-    usage: claude.Usage
+    usage: Usage
     cost_usd: Decimal
     latency_ms: int
     grounded: bool
@@ -48,7 +49,7 @@ def generate(
     grounding_text: Callable[[str], str] | None = None,
     client: Any = None,
 ) -> Generation:
-    """Produce the text for one task. Raises claude.LLMError when Claude fails (the failed call is recorded).
+    """Produce the text for one task. Raises LLMError when Claude fails (the failed call is recorded).
 
     `grounding_text` extracts the prose to check from the reply (e.g. the "text" field of a JSON answer).
     """
@@ -70,7 +71,7 @@ def generate(
                 model=OFFLINE_MODEL,
                 offline=True,
                 status="ok",
-                usage=claude.Usage(),
+                usage=Usage(),
                 cost_usd=Decimal(0),
                 latency_ms=latency,
                 attempt=1,
@@ -83,7 +84,7 @@ def generate(
             text=text,
             model=OFFLINE_MODEL,
             offline=True,
-            usage=claude.Usage(),
+            usage=Usage(),
             cost_usd=Decimal(0),
             latency_ms=latency,
             grounded=report.ok,
@@ -92,14 +93,16 @@ def generate(
             call_ids=[call_id],
         )
 
+    from analyst import claude  # the SDK is imported only when Claude is actually called
+
     client = client or claude.build_client(settings)
     system = prompts.system_blocks(task, language)
-    total_usage = claude.Usage()
+    total_usage = Usage()
     total_cost = Decimal(0)
     total_latency = 0
     call_ids: list[int] = []
     correction: str | None = None
-    reply: claude.Reply | None = None
+    reply = None
     report = grounding.GroundingReport(checked=0)
     for attempt in (1, 2):
         user_text = prompts.user_message(context_text, question=question, correction=correction)
@@ -111,7 +114,7 @@ def generate(
                 user_text=user_text,
                 max_tokens=settings.llm_max_output_tokens,
             )
-        except claude.LLMError as exc:
+        except LLMError as exc:
             record_call(
                 conn,
                 CallRecord(
@@ -119,7 +122,7 @@ def generate(
                     model=settings.anthropic_model,
                     offline=False,
                     status="error",
-                    usage=claude.Usage(),
+                    usage=Usage(),
                     cost_usd=Decimal(0),
                     latency_ms=None,
                     attempt=attempt,

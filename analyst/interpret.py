@@ -77,7 +77,7 @@ def _load(conn: psycopg2.extensions.connection, anomaly_id: int) -> dict[str, An
 def interpret_anomaly(settings: Settings, anomaly_id: int, *, client: Any = None) -> dict[str, Any]:
     """Interpret one anomaly event; stored in anomalies.interpretation and llm_results. Idempotent per event state.
 
-    Raises LookupError for an unknown id and analyst.claude.LLMError when Claude fails.
+    Raises LookupError for an unknown id and analyst.usage.LLMError when Claude fails.
     """
     conn = connect(settings, application_name="upbit-llm-interpret")
     try:

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg2.extensions
 import psycopg2.extras
 
-from analyst.claude import Usage
+from analyst.usage import Usage
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import random
 
 import psycopg2
 
-from analyst.claude import LLMError
+from analyst.usage import LLMError
 from db.connection import DatabaseUnavailable
 from upbit_llm.settings import Settings
 

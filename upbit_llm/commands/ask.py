@@ -20,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from analyst.claude import LLMError
     from analyst.qa import answer_question
+    from analyst.usage import LLMError
     from db.connection import DatabaseUnavailable
 
     if args.language:

@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from analyst.claude import LLMError
     from analyst.summary import NoMarketData, produce_summary
+    from analyst.usage import LLMError
     from db.connection import DatabaseUnavailable
 
     if args.language:
