@@ -34,9 +34,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--first-event-after",
         type=float,
-        default=90.0,
+        default=60.0,
         metavar="SECONDS",
-        help="ask the simulator to inject its first labelled event this soon (if it supports it)",
+        help="the simulator injects its first labelled event (a pump) this long after start (default 60)",
+    )
+    parser.add_argument(
+        "--event-interval",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="seconds between the simulator's injected events (default 120)",
     )
     parser.add_argument("--markets", type=int, default=160, help="simulated markets (default 160)")
     parser.add_argument("--rate", type=float, default=200.0, help="simulated messages per second (default 200)")
@@ -107,6 +114,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         rate=args.rate,
         summary_interval=args.summary_interval or settings.summary_interval_seconds,
         first_event_after=args.first_event_after,
+        event_interval=args.event_interval,
     )
     plan = build_plan(settings, opts)
     print(

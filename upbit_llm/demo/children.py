@@ -94,7 +94,8 @@ class DemoOptions:
     markets: int = 160
     rate: float = 200.0
     summary_interval: int = 300
-    first_event_after: float = 90.0
+    first_event_after: float = 60.0
+    event_interval: float = 120.0
     seed: int = 7
     celery_concurrency: int = 2
 
@@ -157,8 +158,10 @@ def build_plan(settings: Settings, opts: DemoOptions, *, base_env: dict[str, str
             if "--labels" in flags:
                 plan.labels_path = opts.log_dir.parent / "demo-labels.jsonl"
                 argv += ["--labels", str(plan.labels_path)]
-            if "--first-event-after" in flags:
-                argv += ["--first-event-after", str(opts.first_event_after)]
+            if "--first-event" in flags:
+                argv += ["--first-event", str(opts.first_event_after)]
+            if "--event-interval" in flags:
+                argv += ["--event-interval", str(opts.event_interval)]
             spec("fake-upbit", argv, ready=_port_probe("127.0.0.1", port), url=f"ws://127.0.0.1:{port}/websocket/v1")
             env["UPBIT_WS_URL"] = f"ws://127.0.0.1:{port}/websocket/v1"
             env["UPBIT_REST_URL"] = f"http://127.0.0.1:{port}"
