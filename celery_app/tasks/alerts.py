@@ -5,26 +5,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery_app import app
+from celery_app.application import Queue, app, current_settings
 
 log = logging.getLogger(__name__)
 
 
-def _settings() -> Any:
-    from upbit_llm.settings import get_settings
-
-    return get_settings()
-
-
-@app.task(name="celery_app.tasks.alerts.deliver_alerts", queue="alerts", acks_late=True, reject_on_worker_lost=True)
+@app.task(
+    name="celery_app.tasks.alerts.deliver_alerts", queue=Queue.ALERTS.value, acks_late=True, reject_on_worker_lost=True
+)
 def deliver_alerts(anomaly_id: int) -> dict[str, Any]:
     """Deliver an anomaly event to Slack and the generic webhook.
 
     Safe to run twice or after a worker died mid-send (acks_late redelivers it): `alerts.delivery.deliver` claims
-    each (event, channel, status version) in the database before sending and never sends a claimed one again.
+    each (event, channel, status version) in the database before sending and never sends a claimed one twice.
     Retries with backoff happen inside `deliver`, so the task itself is not retried by Celery.
     """
     from alerts.delivery import deliver
 
-    report = deliver(_settings(), int(anomaly_id))
+    report = deliver(current_settings(), int(anomaly_id))
+    log.info("deliver task done anomaly_id=%s outcomes=%s", anomaly_id, report.outcomes)
     return report.as_dict()

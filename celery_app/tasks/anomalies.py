@@ -5,32 +5,30 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery_app import app
+from celery_app.application import Queue, app, current_settings
 
 log = logging.getLogger(__name__)
 
 INTERPRET_TASK = "celery_app.tasks.interpret.interpret_anomaly"
+DELIVER_TASK = "celery_app.tasks.alerts.deliver_alerts"
 
 
-def _settings() -> Any:
-    from upbit_llm.settings import get_settings
-
-    return get_settings()
-
-
-@app.task(name="celery_app.tasks.anomalies.scan_anomalies", queue="scans", acks_late=True)
+@app.task(name="celery_app.tasks.anomalies.scan_anomalies", queue=Queue.SCANS.value, acks_late=True)
 def scan_anomalies() -> dict[str, Any]:
     """Run `anomaly.scan.run_scan` and enqueue an interpretation for every new or escalated event.
 
-    Idempotent: the scan's persisted watermark evaluates each bucket once, so a redelivered task finds nothing new.
-    Interpretation is enqueued by name (queue `llm`) after the scan committed; the interpretation task enqueues the
-    alert delivery when it is done.
+    Idempotent: the scan's persisted watermark evaluates each bucket once, so a redelivered task finds nothing new,
+    and a scan already running elsewhere makes this one a no-op (advisory lock). Interpretation is enqueued by name
+    (queue `llm`) after the scan committed; the interpretation task enqueues the alert delivery when it is done.
     """
     from anomaly.scan import run_scan
 
-    result = run_scan(_settings())
+    result = run_scan(current_settings())
     for anomaly_id in result.to_interpret:
-        app.send_task(INTERPRET_TASK, args=[anomaly_id], queue="llm")
+        app.send_task(INTERPRET_TASK, args=[anomaly_id], queue=Queue.LLM.value)
+    # A resolution needs no new reading: announce it (only on channels that carried the event) right away.
+    for anomaly_id in dict.fromkeys(result.resolved):
+        app.send_task(DELIVER_TASK, args=[anomaly_id], queue=Queue.ALERTS.value)
     log.info(
         "scan task done buckets=%s new=%s escalated=%s resolved=%s enqueued=%s",
         result.buckets_evaluated,

@@ -1,0 +1,1 @@
+"""Alert delivery: Slack incoming webhooks and signed generic webhooks, each event once per channel."""
