@@ -70,6 +70,8 @@ class FakeAnthropic:
 
     host: str = "127.0.0.1"
     port: int = 0
+    # The real API caches only prefixes of at least this many tokens (4096 for Haiku 4.5); 0 caches any marked prefix.
+    min_cacheable_tokens: int = 0
     requests: list[Recorded] = field(default_factory=list)
     _script: deque[Scripted] = field(default_factory=deque)
     _seen_system: set[str] = field(default_factory=set)
@@ -181,9 +183,10 @@ class FakeAnthropic:
     def _message(self, body: dict[str, Any], text: str, usage: dict[str, int] | None) -> dict[str, Any]:
         system = body.get("system") or []
         system_text = system if isinstance(system, str) else "".join(b.get("text", "") for b in system)
-        cached = not isinstance(system, str) and any(b.get("cache_control") for b in system)
         user_text = json.dumps(body.get("messages", []), ensure_ascii=False)
         sys_tokens = count_tokens(system_text)
+        marked = not isinstance(system, str) and any(b.get("cache_control") for b in system)
+        cached = marked and sys_tokens >= self.min_cacheable_tokens
         cache_creation = cache_read = 0
         if cached:
             with self._lock:
