@@ -73,9 +73,9 @@ def _window_aggregates(conn: psycopg2.extensions.connection, ref: MarketRef, as_
                 sum(sell_value) FILTER (WHERE bucket > %(h)s),
                 sum(value) FILTER (WHERE bucket <= %(h)s),
                 min(bucket),
-                (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r1)s AND bucket > %(l1)s))[1],
-                (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r5)s AND bucket > %(l5)s))[1],
-                (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r60)s AND bucket > %(l60)s))[1]
+                (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r1)s))[1],
+                (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r5)s))[1],
+                (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r60)s))[1]
             FROM ohlcv_1m
             WHERE code = %(code)s AND bucket > %(start)s AND bucket <= %(as_of)s
             """,
@@ -85,11 +85,8 @@ def _window_aggregates(conn: psycopg2.extensions.connection, ref: MarketRef, as_
                 "start": as_of - timedelta(hours=BASELINE_HOURS + 1),
                 "h": hour_ago,
                 "r1": as_of - timedelta(minutes=2),
-                "l1": as_of - timedelta(minutes=32),
                 "r5": as_of - timedelta(minutes=6),
-                "l5": as_of - timedelta(minutes=36),
                 "r60": as_of - timedelta(minutes=61),
-                "l60": as_of - timedelta(minutes=91),
             },
         )
         row = cur.fetchone()

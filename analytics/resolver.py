@@ -227,6 +227,11 @@ def find_coins(conn: psycopg2.extensions.connection, question: str) -> list[Mark
     return _find(catalog, _index(catalog), _clean(question), fuzzy=True)
 
 
+def find_in(catalog: Catalog, question: str) -> list[MarketRef]:
+    """`find_coins` against an already loaded catalog (pure)."""
+    return _find(catalog, _index(catalog), _clean(question), fuzzy=True)
+
+
 def _find(catalog: Catalog, idx: _Index, text: str, *, fuzzy: bool) -> list[MarketRef]:
     tokens = _tokens(text)
     used = [False] * len(tokens)

@@ -11,8 +11,8 @@ from analytics.catalog import Catalog
 from analytics.units import change_pct, fraction_to_pct
 
 WINDOW_MINUTES = {"1m": 1, "5m": 5, "1h": 60}
-# How far before the window start to look for the last trade of a quiet market.
-LOOKBACK = timedelta(minutes=30)
+# How far before the window start to look for the last trade of a quiet market (older → "n/a").
+LOOKBACK = timedelta(hours=24)
 
 
 @dataclass
@@ -79,10 +79,12 @@ def reference_closes(
                 (market, lower, upper),
             )
         else:
+            # One backward index probe per market (LATERAL ... LIMIT 1) instead of scanning every minute of the window.
             cur.execute(
-                "SELECT DISTINCT ON (code) code, close FROM ohlcv_1m WHERE code LIKE %s AND bucket > %s "
-                "AND bucket <= %s ORDER BY code, bucket DESC",
-                ((quote or "") + "-%", lower, upper),
+                "SELECT t.code, r.close FROM ticker_latest t CROSS JOIN LATERAL ("
+                " SELECT close FROM ohlcv_1m o WHERE o.code = t.code AND o.bucket > %s AND o.bucket <= %s"
+                " ORDER BY o.bucket DESC LIMIT 1) r WHERE t.code LIKE %s",
+                (lower, upper, (quote or "") + "-%"),
             )
         return {code: close for code, close in cur.fetchall() if close is not None}
 
