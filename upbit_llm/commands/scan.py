@@ -1,17 +1,58 @@
-"""Run one anomaly scan now (the same function as the Celery task)."""
+"""Run one anomaly scan now: the same function as the Celery task `scan_anomalies` (without the LLM/alert hand-off).
+
+Evaluates every 10-second bucket since the stored watermark exactly once, opens/escalates/resolves anomaly events
+and prints what changed. Running it twice in a row evaluates nothing the second time.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from upbit_llm.output import print_json
 from upbit_llm.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the scan result as JSON")
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="event time only: skip the wall-clock 'feed stopped' check (for data replayed from a file)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    print("this command is not available in this build yet (tracked in issue 6)", file=sys.stderr)
-    return 2
+    from anomaly.scan import run_scan
+    from db.connection import DatabaseUnavailable
+
+    try:
+        result = run_scan(settings, live=not args.replay)
+    except DatabaseUnavailable as exc:
+        print(f"scan failed: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a missing table means the schema is old
+        if "does not exist" in str(exc):
+            print(f"scan failed: {exc.__class__.__name__}: {exc} — run `upbit-llm migrate`", file=sys.stderr)
+            return 1
+        raise
+    if args.json:
+        print_json(result.as_dict())
+        return 0
+    if result.skipped:
+        print(f"scan skipped: {result.skipped}")
+        return 0
+    span = (
+        f"{result.watermark_from:%Y-%m-%d %H:%M:%S} → {result.watermark_to:%H:%M:%S} UTC"
+        if result.watermark_from
+        else "-"
+    )
+    print(
+        f"scanned {result.buckets_evaluated} bucket(s) ({span}) over {result.markets} market(s) in "
+        f"{result.seconds * 1000:.0f} ms: {len(result.opened)} new, {len(result.escalated)} escalated, "
+        f"{len(result.resolved)} resolved, {result.suppressed} suppressed by cooldown"
+        + ("; DATA STALE" if result.stale else "")
+    )
+    if result.opened or result.escalated:
+        print("list them with `upbit-llm anomalies`")
+    return 0
