@@ -54,7 +54,6 @@ def _progress(message: str) -> None:
 def generate(settings: Settings, rows: int, markets: int) -> None:
     """Fill the bench database with `rows` ticks over HISTORY_DAYS ending now, then refresh the aggregates."""
     from db.connection import connect
-    from db.maintenance import refresh_aggregates
     from fake_upbit.simulator import MarketSimulator
     from ingest.catalog import store_catalog
 
@@ -90,22 +89,30 @@ def generate(settings: Settings, rows: int, markets: int) -> None:
             done = hi + 1
             rate = done / max(time.monotonic() - started, 1e-6)
             _progress(f"generated {done:,}/{rows:,} rows ({rate:,.0f} rows/s)")
-        with conn.cursor() as cur:
-            cur.execute(
-                "INSERT INTO ticker_latest SELECT DISTINCT ON (code) * FROM ticker_data "
-                "WHERE time > %s - interval '1 hour' ORDER BY code, time DESC",
-                (end,),
-            )
-            cur.execute("ANALYZE ticker_data")
-        conn.commit()
-        _progress("refreshing aggregates (real refresh_aggregates)")
-        result = refresh_aggregates(conn)
-        with conn.cursor() as cur:
-            cur.execute("ANALYZE")
-        conn.commit()
-        _progress(f"aggregates refreshed in {result.seconds:.1f}s buckets={result.buckets}")
+        finish(conn, end)
     finally:
         conn.close()
+
+
+def finish(conn: Any, end: Any) -> None:
+    """After the raw rows: the latest ticker per market, statistics, and the real aggregate refresh."""
+    from db.maintenance import refresh_aggregates
+
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM ticker_latest")
+        cur.execute(
+            "INSERT INTO ticker_latest SELECT DISTINCT ON (code) * FROM ticker_data "
+            "WHERE time > %s - interval '1 hour' ORDER BY code, time DESC",
+            (end,),
+        )
+        cur.execute("ANALYZE ticker_data")
+    conn.commit()
+    _progress("refreshing aggregates (real refresh_aggregates)")
+    result = refresh_aggregates(conn)
+    with conn.cursor() as cur:
+        cur.execute("ANALYZE")
+    conn.commit()
+    _progress(f"aggregates refreshed in {result.seconds:.1f}s buckets={result.buckets}")
 
 
 def _mode(conn: Any) -> str:
