@@ -70,6 +70,8 @@ class ChildSpec:
     env: Mapping[str, str] | None = None
     cwd: Path | None = None
     restart: bool = True
+    # A one-shot child (e.g. a backfill) is done when it exits with 0: reported as "finished", never restarted.
+    oneshot: bool = False
     ready: Callable[[], bool] | None = None
     ready_timeout: float = 30.0
     url: str = ""  # shown to people: where this child can be reached
@@ -95,10 +97,15 @@ class Child:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def finished(self) -> bool:
+        """A one-shot child that completed successfully."""
+        return self.spec.oneshot and self.proc is not None and self.proc.poll() == 0
+
 
 @dataclass
 class SupervisorEvent:
-    kind: str  # started / ready / not_ready / exited / restarting / stopped / gave_up
+    kind: str  # started / ready / not_ready / exited / restarting / finished / stopped / killed / gave_up
     child: str
     message: str
 
@@ -163,6 +170,13 @@ class Supervisor:
         self._write_state()
 
     def _wait_ready(self, child: Child) -> None:
+        if child.spec.oneshot and child.spec.ready is None:
+            # A one-shot child is "ready" when it has finished: the next children depend on its work.
+            deadline = time.monotonic() + child.spec.ready_timeout
+            while time.monotonic() < deadline and not self.stopping and child.running:
+                time.sleep(0.2)
+            self.poll()
+            return
         if child.spec.ready is None:
             return
         deadline = time.monotonic() + child.spec.ready_timeout
@@ -204,6 +218,10 @@ class Supervisor:
                 self._kill_group(child.proc.pid)  # leftovers of a dead leader would be orphans
                 if self.stopping:
                     continue
+                if child.spec.oneshot and code == 0:
+                    self._emit("finished", child, f"pid={child.proc.pid} finished in {ran:.1f}s")
+                    child.restart_at = float("inf")
+                    continue
                 child.failures_in_a_row = 1 if ran >= self.stable_after else child.failures_in_a_row + 1
                 if not child.spec.restart:
                     self._emit("gave_up", child, f"pid={child.proc.pid} {child.last_exit}; not restarted")
@@ -231,6 +249,7 @@ class Supervisor:
                     "name": c.spec.name,
                     "pid": c.pid,
                     "running": c.running,
+                    "finished": c.finished,
                     "restarts": c.restarts,
                     "uptime_s": round(now - c.started_at, 1) if c.running else 0.0,
                     "last_exit": c.last_exit,

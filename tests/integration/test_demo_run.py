@@ -167,9 +167,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str) -> Iter
 
 def test_demo_starts_every_child_and_prints_what_runs_where(demo: DemoRun) -> None:
     expected = {"fake-upbit", "consume", "ingest", "celery-worker", "celery-beat", "flower", "mcp", "web"}
-    assert _wait(lambda: expected <= {n for n, c in demo.children().items() if c["running"]}, timeout=120), (
+    assert _wait(lambda: expected <= {n for n, c in demo.children().items() if c["running"]}, timeout=240), (
         f"children running: {demo.children()}\n{demo.output()}"
     )
+    assert demo.children()["history"]["finished"], demo.output()  # the warm-up history ran once and completed
+    assert "[supervisor] history: finished" in demo.output()
     out = demo.output()
     assert "Flower login:" in out and "claude mcp add --transport http" in out
     assert "not started" not in out, out
@@ -201,7 +203,21 @@ def test_a_market_summary_and_an_injected_anomaly_appear_and_show_in_the_cli(dem
         timeout=240,
         every=3,
     ), demo.output()
-    assert _wait(lambda: demo.query("SELECT count(*) FROM anomalies") > 0, timeout=240, every=3), demo.output()  # type: ignore[operator]
+    labels = demo.log_dir.parent / "demo-labels.jsonl"
+    assert _wait(lambda: labels.exists() and labels.read_text().strip() != "", timeout=120), demo.output()
+
+    def injected_market_flagged() -> bool:
+        injected = {label["market"] for label in map(json.loads, labels.read_text().splitlines()) if label["anomalous"]}
+        conn = psycopg2.connect(demo.settings.database_dsn(), connect_timeout=3)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT DISTINCT market FROM anomalies")
+                flagged = {r[0] for r in cur.fetchall()}
+        finally:
+            conn.close()
+        return bool(injected & flagged) or ("MARKET" in injected and "MARKET" in flagged)
+
+    assert _wait(injected_market_flagged, timeout=300, every=5), demo.output()
     cli = [sys.executable, "-m", "upbit_llm"]
     anomalies = subprocess.run(
         [*cli, "anomalies", "--json"], env=demo.env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120

@@ -45,6 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="seconds between the simulator's injected events (default 120)",
     )
+    parser.add_argument(
+        "--history-minutes",
+        type=float,
+        default=8.0,
+        metavar="MINUTES",
+        help="simulated warm-up history published before the live stream, so the anomaly detector has a baseline "
+        "(default 8; 0 = none)",
+    )
     parser.add_argument("--markets", type=int, default=160, help="simulated markets (default 160)")
     parser.add_argument("--rate", type=float, default=200.0, help="simulated messages per second (default 200)")
     parser.add_argument("--status-interval", type=float, default=5.0, metavar="SECONDS", help="status line period")
@@ -115,6 +123,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         summary_interval=args.summary_interval or settings.summary_interval_seconds,
         first_event_after=args.first_event_after,
         event_interval=args.event_interval,
+        history_minutes=args.history_minutes,
     )
     plan = build_plan(settings, opts)
     print(
@@ -129,6 +138,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if "MCP (streamable HTTP)" in plan.urls:
         note = "  (token generated for this run; set MCP_TOKEN to keep one)" if plan.mcp_token_generated else ""
         print(f"  Claude Code:     {mcp_config_line(plan.urls['MCP (streamable HTTP)'], plan.mcp_token)}{note}")
+    if plan.labels_path:
+        print(f"  event labels:    {plan.labels_path} (the simulator's injected pumps, dumps and spikes)")
     for name, why in plan.skipped.items():
         print(f"  not started:     {name} — {why}")
     print(f"  market summary every {opts.summary_interval}s; first one ~{args.first_summary_after:.0f}s after start")

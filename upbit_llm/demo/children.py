@@ -19,6 +19,9 @@ from upbit_llm.settings import PROJECT_ROOT, Settings
 from upbit_llm.supervisor import ChildSpec
 
 CELERY_QUEUES = "llm,scans,maintenance,alerts"
+# Start order. The history (a one-shot) finishes before fake-upbit starts: the simulator's clock starts with the
+# server, so starting it later would put the live stream's event time behind the wall clock.
+START_ORDER = ("consume", "history", "fake-upbit", "ingest", "celery-worker", "celery-beat", "flower", "mcp", "web")
 PLACEHOLDER_MARK = "not available in this build yet"
 
 
@@ -96,6 +99,7 @@ class DemoOptions:
     summary_interval: int = 300
     first_event_after: float = 60.0
     event_interval: float = 120.0
+    history_minutes: float = 8.0
     seed: int = 7
     celery_concurrency: int = 2
 
@@ -112,6 +116,9 @@ class DemoPlan:
     mcp_token: str = ""
     mcp_token_generated: bool = False
     labels_path: Path | None = None
+
+    def child_names(self) -> set[str]:
+        return {s.name for s in self.specs}
 
 
 def _port_probe(host: str, port: int):  # type: ignore[no-untyped-def]
@@ -169,12 +176,17 @@ def build_plan(settings: Settings, opts: DemoOptions, *, base_env: dict[str, str
     else:
         plan.urls["Upbit"] = settings.upbit_ws_url
 
-    # 2. Consumer before producer, so the group has joined when the first messages arrive.
+    # 2. Consumer before producer, so the group has joined when the first messages arrive; with the simulator, a
+    # warm-up history first (the anomaly detector needs minutes of baseline before it can flag the first pump).
     for name, module in (("consume", "consume"), ("ingest", "ingest")):
-        if command_available(module):
-            spec(name, [*upbit, name])
-        else:
+        if not command_available(module):
             plan.skipped[name] = f"`upbit-llm {name}` is not implemented in this build"
+            continue
+        if name == "ingest" and not opts.live and opts.history_minutes > 0 and "fake-upbit" in plan.child_names():
+            history = [py, "-m", "upbit_llm.demo.history", "--minutes", f"{opts.history_minutes:g}"]
+            history += ["--markets", str(opts.markets), "--rate", f"{opts.rate:g}", "--seed", str(opts.seed)]
+            spec("history", history, oneshot=True, restart=False, ready_timeout=300)
+        spec(name, [*upbit, name])
 
     # 3. Celery worker, beat and Flower.
     if celery_available():
@@ -243,6 +255,7 @@ def build_plan(settings: Settings, opts: DemoOptions, *, base_env: dict[str, str
         plan.urls["dashboard"] = url
     elif opts.web:
         plan.skipped["web"] = "`upbit-llm web` is not implemented in this build"
+    plan.specs.sort(key=lambda s: START_ORDER.index(s.name) if s.name in START_ORDER else len(START_ORDER))
     return plan
 
 
