@@ -161,3 +161,25 @@ def test_run_with_a_duration_stops_by_itself(tmp_path: Path) -> None:
     assert sup.run(duration=0.5, install_signals=False) == "duration elapsed"
     assert time.monotonic() - started < 10
     assert sup.all_pids() == []
+
+
+def test_a_one_shot_child_runs_to_completion_before_the_next_child_and_is_not_restarted(tmp_path: Path) -> None:
+    events: list[SupervisorEvent] = []
+    marker = tmp_path / "done"
+    work = f"import time; time.sleep(0.5); open({str(marker)!r}, 'w')"
+    oneshot = ChildSpec("backfill", [PY, "-c", work], oneshot=True)
+    after = ChildSpec("after", [PY, "-c", f"import os, time\nassert os.path.exists({str(marker)!r})\ntime.sleep(30)"])
+    sup = Supervisor([oneshot, after], tmp_path, backoff_initial=0.1, on_event=events.append)
+    try:
+        sup.start()
+        time.sleep(0.5)
+        sup.poll()
+        time.sleep(0.3)
+        sup.poll()
+        assert sup.children[1].running  # it found the one-shot's work done
+        assert sup.children[0].finished and sup.children[0].restarts == 0
+    finally:
+        sup.stop()
+    kinds = [(e.child, e.kind) for e in events]
+    assert ("backfill", "finished") in kinds and ("backfill", "exited") not in kinds
+    assert kinds.index(("backfill", "finished")) < kinds.index(("after", "started"))
