@@ -150,7 +150,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     def on_event(ev: SupervisorEvent) -> None:
         if ev.kind in ("exited", "gave_up", "killed", "not_ready"):
             console.event(f"[supervisor] !! {ev.child}: {ev.message}")
-        elif ev.kind in ("started", "restarting", "ready", "stopped"):
+        elif ev.kind in ("started", "restarting", "ready", "finished", "stopped"):
             console.event(f"[supervisor] {ev.child}: {ev.kind} {ev.message}")
 
     state_file = log_dir / "demo-state.json"
