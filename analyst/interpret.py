@@ -6,7 +6,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import psycopg2.extras
 
@@ -21,7 +21,7 @@ from upbit_llm.settings import Settings
 
 log = logging.getLogger(__name__)
 
-KIND = "anomaly_interpretation"
+KIND: Final = "anomaly_interpretation"
 CATEGORIES = ("news_or_listing", "whale_trade", "market_wide_move", "low_liquidity", "data_issue", "unknown")
 CONFIDENCE = ("low", "medium", "high")
 EVENT_BUDGET = 250

@@ -28,10 +28,10 @@ def summary_text(overview: MarketOverview, changes: list[str], lang: str) -> str
     lines: list[str] = []
     if lang == "ko":
         lines.append(f"{MARK['ko']} {as_of} 기준 업비트 {q} 마켓 {overview.markets}개")
-        lines.append(
-            f"- 전일 종가 대비 상승 {b.up} · 하락 {b.down} · 보합 {b.flat}; 5분 상승 {b5.up} · 하락 {b5.down}; "
-            f"1시간 상승 {b1.up} · 하락 {b1.down}"
-        )
+        line = f"- 전일 종가 대비 상승 {b.up} · 하락 {b.down} · 보합 {b.flat}"
+        line += f"; 5분 상승 {b5.up} · 하락 {b5.down}" if b5.total else ""
+        line += f"; 1시간 상승 {b1.up} · 하락 {b1.down}" if b1.total else ""
+        lines.append(line)
         majors = [
             f"{label} {fmt_price(c.price)} {fmt_pct(c.change_24h_pct)}"
             for label, c in (("BTC", overview.btc), ("ETH", overview.eth))
@@ -57,10 +57,10 @@ def summary_text(overview: MarketOverview, changes: list[str], lang: str) -> str
         lines.append("- 직전 요약 이후: " + ("; ".join(changes) if changes else "첫 요약이거나 큰 변화 없음"))
     else:
         lines.append(f"{MARK['en']} Upbit {q} market as of {as_of}, {overview.markets} markets")
-        lines.append(
-            f"- vs previous close up {b.up}, down {b.down}, flat {b.flat}; 5m up {b5.up}/down {b5.down}; "
-            f"1h up {b1.up}/down {b1.down}"
-        )
+        line = f"- vs previous close up {b.up}, down {b.down}, flat {b.flat}"
+        line += f"; 5m up {b5.up}/down {b5.down}" if b5.total else ""
+        line += f"; 1h up {b1.up}/down {b1.down}" if b1.total else ""
+        lines.append(line)
         majors = [
             f"{label} {fmt_price(c.price)} {fmt_pct(c.change_24h_pct)}"
             for label, c in (("BTC", overview.btc), ("ETH", overview.eth))

@@ -6,7 +6,7 @@ import hashlib
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from analyst import offline
 from analyst.generate import generate
@@ -20,7 +20,7 @@ from upbit_llm.settings import Settings
 
 log = logging.getLogger(__name__)
 
-KIND = "coin_qa"
+KIND: Final = "coin_qa"
 MAX_COINS = 5
 MAX_QUESTION_CHARS = 500
 

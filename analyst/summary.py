@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from analyst import offline
 from analyst.generate import generate
@@ -20,7 +20,7 @@ from upbit_llm.settings import Settings
 
 log = logging.getLogger(__name__)
 
-KIND = "market_summary"
+KIND: Final = "market_summary"
 
 
 class NoMarketData(RuntimeError):
@@ -37,13 +37,16 @@ class SummaryOutcome:
 
 
 def summary_window(settings: Settings, now: datetime | None = None) -> tuple[datetime, datetime, str]:
-    """The window a run at `now` summarises: the interval ending at the last boundary (UTC-aligned)."""
+    """The window a run at `now` summarises: the interval ending at the last boundary (UTC-aligned).
+
+    The key names the interval, the window end and the language: one summary per window and language.
+    """
     now = now or datetime.now(UTC)
     step = settings.summary_interval_seconds
     epoch = int(now.timestamp())
     end = datetime.fromtimestamp(epoch - epoch % step, tz=UTC)
     start = end - timedelta(seconds=step)
-    return start, end, f"{step}s@{end.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    return start, end, f"{step}s@{end.strftime('%Y-%m-%dT%H:%M:%SZ')}:{settings.report_language}"
 
 
 def describe_changes(previous: dict[str, Any] | None, current: MarketOverview, lang: str) -> list[str]:

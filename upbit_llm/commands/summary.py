@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 
 from upbit_llm.output import print_json
 from upbit_llm.settings import Settings
@@ -48,8 +49,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if not data["grounded"]:
         flag += ", ".join(i.get("text", "?") for i in data["grounding_issues"]) + "]"
     print(
-        f"as of {data['as_of']} · window {data['window_key']} · {data['model']} · "
+        f"as of {_utc(data['as_of'])} · window {data['window_key']} · {data['model']} · "
         f"{data['input_tokens']} in / {data['output_tokens']} out tokens · ${data['cost_usd']:.6f} · "
         f"context {data['context_tokens']} tokens · {outcome.status}{flag}"
     )
     return 0
+
+
+def _utc(iso: str | None) -> str:
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if iso else "n/a"
