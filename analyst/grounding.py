@@ -128,14 +128,17 @@ def extract_numbers(text: str, *, skip_structural: bool = True) -> list[Number]:
 
 
 def _merge_compound_korean(found: list[tuple[int, int, Number, str | None]], text: str) -> list[Number]:
-    """ "1억 2,345만" is one amount: a 조/억 figure directly followed by a smaller-unit figure."""
+    """ "1억 2,345만" and "9,537만 1,000" are one amount: a 조/억/만 figure directly followed by a smaller one."""
     out: list[Number] = []
     i = 0
     while i < len(found):
         start, end, num, unit = found[i]
-        if i + 1 < len(found) and unit in ("조", "억"):
+        if i + 1 < len(found) and unit in ("조", "억", "만"):
             nstart, nend, nxt, nunit = found[i + 1]
-            if nunit in ("억", "만", "천") and _UNITS[nunit] < _UNITS[unit] and not text[end:nstart].strip():
+            smaller = (nunit in ("억", "만", "천") and _UNITS[nunit] < _UNITS[unit]) or (
+                nunit is None and not nxt.signed and nxt.value < _UNITS[unit]  # "9,537만 1,000원"
+            )
+            if smaller and not text[end:nstart].strip():
                 out.append(
                     Number(
                         text=text[start:nend].strip(),

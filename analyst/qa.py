@@ -60,6 +60,8 @@ def _clarify(lang: str, status: str, refs: list[MarketRef], message: str) -> str
     names = ", ".join(r.label() for r in refs[:5])
     if status == "ambiguous":
         return f"어느 코인을 말씀하시는지 골라 주세요: {names}" if lang == "ko" else f"Which coin do you mean: {names}?"
+    if not names and message and "catalog" in message:
+        return message + (" — 카탈로그를 먼저 불러오세요" if lang == "ko" else "")
     if names:
         return (
             f"해당하는 코인을 찾지 못했습니다. 혹시 이 중 하나인가요? {names}"

@@ -61,3 +61,5 @@ def test_summary_ask_and_costs_work_offline(market_db: Settings, tmp_path: Path)
 def test_summary_on_an_empty_database_says_what_to_do(scratch_db: Settings, tmp_path: Path) -> None:
     out = cli(scratch_db, tmp_path, "summary")
     assert out.returncode == 1 and "upbit-llm ingest" in out.stderr
+    asked = cli(scratch_db, tmp_path, "ask", "비트 어때?")
+    assert asked.returncode == 3 and "catalog is empty" in asked.stdout

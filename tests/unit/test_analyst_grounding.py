@@ -97,3 +97,9 @@ def test_extract_reads_signs_units_and_separators() -> None:
 def test_garbage_and_injection_text_never_crash_the_check() -> None:
     report = check("'; DROP TABLE x; -- 1e309 ９９% \x00 1,2,3,,4 ..5", CONTEXT)
     assert report.checked >= 0
+
+
+def test_a_man_amount_followed_by_its_remainder_is_one_figure() -> None:
+    [number] = extract_numbers("가격은 9,537만 1,000원")
+    assert number.value == 95_371_000 and number.text == "9,537만 1,000"
+    assert check("BTC는 9,537만 1,000원입니다.", {"price": 95_371_000}).ok
