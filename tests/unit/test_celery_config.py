@@ -86,3 +86,19 @@ def test_flower_refuses_to_start_without_a_password_and_uses_basic_auth_with_one
         flower_options(_settings(flower_password=""))
     options = flower_options(_settings(flower_user="ops", flower_password="s3cret", flower_port=5599))
     assert options["basic_auth"] == ["ops:s3cret"] and options["port"] == 5599
+
+
+def test_tasks_retry_only_transient_errors_with_bounded_jittered_backoff() -> None:
+    import psycopg2
+
+    from analyst.usage import LLMError
+    from celery_app.tasks.common import BACKOFF_MAX_SECONDS, backoff, is_transient
+    from db.connection import DatabaseUnavailable
+
+    assert is_transient(LLMError("429", transient=True, status=429))
+    assert not is_transient(LLMError("400", transient=False, status=400))
+    assert is_transient(DatabaseUnavailable("down")) and is_transient(psycopg2.OperationalError("gone"))
+    assert not is_transient(ValueError("bug"))
+    delays = [backoff(n) for n in range(8)]
+    assert 7 <= delays[0] <= 15 and all(1 <= d <= BACKOFF_MAX_SECONDS for d in delays)
+    assert min(backoff(6) for _ in range(20)) >= BACKOFF_MAX_SECONDS // 2
