@@ -36,6 +36,7 @@ def areas(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setitem(sys.modules, "bench_fake_broken", _module("bench_fake_broken", broken))
     table = {"ingest": "bench_fake_good", "mcp": "bench_fake_broken", "tokens": "bench.does_not_exist_here"}
     monkeypatch.setattr(bench_cmd, "AREAS", table)
+    monkeypatch.setattr(bench_cmd, "discover_areas", lambda: dict(table))
     return table
 
 
@@ -79,3 +80,9 @@ def test_a_missing_area_module_is_not_available_rather_than_a_crash(base_setting
     finally:
         del bench_cmd.AREAS["nothing"]
     assert result.status == "not available" and result.figures == []
+
+
+def test_bench_modules_added_by_area_teams_are_discovered_after_the_four_areas() -> None:
+    areas = bench_cmd.discover_areas()
+    assert list(areas)[:4] == ["ingest", "mcp", "tokens", "anomaly"]
+    assert "common" not in areas and all(m.startswith("bench.") for m in areas.values())

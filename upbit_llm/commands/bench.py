@@ -26,17 +26,36 @@ from upbit_llm.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# area → module under bench/
+# area → module under bench/ (the issue's four areas, in this order); any other bench/<name>.py with a run() that
+# an area team adds (e.g. celery_llm, dashboard) is found by discover_areas() and runs after them.
 AREAS: dict[str, str] = {
     "ingest": "bench.ingest",
     "mcp": "bench.mcp_latency",
     "tokens": "bench.tokens",
     "anomaly": "bench.anomaly",
+    "dashboard": "bench.dashboard",
 }
+ALIASES = {"celery_llm": "llm"}
+NOT_AREAS = frozenset({"__init__", "__main__", "common"})
+
+
+def discover_areas() -> dict[str, str]:
+    """AREAS plus every other module in bench/ (by file name, without importing it)."""
+    from upbit_llm.settings import PROJECT_ROOT
+
+    areas = dict(AREAS)
+    known = set(areas.values())
+    for path in sorted((PROJECT_ROOT / "bench").glob("*.py")):
+        module = f"bench.{path.stem}"
+        if path.stem in NOT_AREAS or path.stem.startswith("_") or module in known:
+            continue
+        areas[ALIASES.get(path.stem, path.stem)] = module
+    return areas
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("which", nargs="?", default="all", choices=["all", *AREAS], help="all, " + ", ".join(AREAS))
+    areas = discover_areas()
+    parser.add_argument("which", nargs="?", default="all", choices=["all", *areas], help="all, " + ", ".join(areas))
     parser.add_argument("--json-out", default="artifacts/bench.json", help="where to write the JSON results")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the docs)")
     parser.add_argument("--quick", action="store_true", help="smaller workloads (passed to areas that support it)")
@@ -53,9 +72,9 @@ class AreaResult:
     figures: list[Any] = field(default_factory=list)
 
 
-def run_area(area: str, settings: Settings, **kw: object) -> AreaResult:
+def run_area(area: str, settings: Settings, *, module_name: str | None = None, **kw: object) -> AreaResult:
     """Import and run one area's benchmark; never raises."""
-    module_name = AREAS[area]
+    module_name = module_name or AREAS[area]
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -128,12 +147,13 @@ def machine() -> dict[str, object]:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from upbit_llm.output import print_table
 
-    areas = list(AREAS) if args.which == "all" else [args.which]
+    known = discover_areas()
+    areas = list(known) if args.which == "all" else [args.which]
     started = datetime.now(UTC)
     results: list[AreaResult] = []
     for area in areas:
-        print(f"bench: running {area} ({AREAS[area]}) ...", file=sys.stderr, flush=True)
-        res = run_area(area, settings, quick=args.quick)
+        print(f"bench: running {area} ({known[area]}) ...", file=sys.stderr, flush=True)
+        res = run_area(area, settings, module_name=known[area], quick=args.quick)
         print(f"bench: {area} {res.status} in {res.seconds:.1f}s {res.error}".rstrip(), file=sys.stderr, flush=True)
         results.append(res)
 
