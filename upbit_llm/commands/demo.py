@@ -171,6 +171,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         ticks["status"] = now
         st = reader.read()
         snap = sup.snapshot()
+        snap = [c for c in snap if not c["finished"]]  # a completed one-shot (the history) is not "down"
         up = sum(1 for c in snap if c["running"])
         restarts = sum(int(c["restarts"]) for c in snap)  # type: ignore[call-overload]
         if args.json:
