@@ -52,6 +52,7 @@ class AskResponse(BaseModel):
     grounded: bool = True
     input_tokens: int = 0
     output_tokens: int = 0
+    context_tokens: int | None = None
     cost_usd: float = 0.0
     latency_ms: int | None = None
     cached: bool = False

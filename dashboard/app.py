@@ -79,7 +79,8 @@ def _static_url_factory() -> Callable[[str], str]:
 def build_app(settings: Settings, *, pool_size: int = 4) -> FastAPI:
     """The dashboard as an ASGI app. Nothing connects until start-up; nothing global is shared between apps."""
     pool = ReadPool(settings, size=pool_size)
-    data = DataSource(pool)
+    # A market number may be reused for at most one live-feed period (and never more than 2 s).
+    data = DataSource(pool, max_age=min(settings.web_refresh_seconds, 2.0))
     hub = LiveHub(data.snapshot, settings.web_refresh_seconds)
 
     @asynccontextmanager

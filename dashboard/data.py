@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -78,24 +81,60 @@ def _trimmed(overview: MarketOverview, top: int) -> MarketOverview:
             "losers": overview.losers[:top],
             "value_leaders": overview.value_leaders[:top],
             "movers_5m": overview.movers_5m[:top],
+            "open_anomalies": overview.open_anomalies[:top],
         }
     )
+
+
+class _Recent:
+    """The last full market overview, reused for `max_age` seconds; one computation at a time (single flight).
+
+    market_overview over every market is the dashboard's most expensive read; the overview page, the table API and
+    the live feed all need it. Reusing it for up to one refresh interval means a hundred open pages cost the
+    database what one does, and a number on the page is never older than the live feed's own period.
+    """
+
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._value: tuple[float, MarketOverview, dict[str, MarketRef]] | None = None
+
+    def get(
+        self, compute: Callable[[], tuple[MarketOverview, dict[str, MarketRef]]]
+    ) -> tuple[MarketOverview, dict[str, MarketRef]]:
+        cached = self._value
+        if cached is not None and time.monotonic() - cached[0] < self.max_age:
+            return cached[1], cached[2]
+        with self._lock:
+            cached = self._value
+            if cached is not None and time.monotonic() - cached[0] < self.max_age:
+                return cached[1], cached[2]
+            overview, names = compute()
+            self._value = (time.monotonic(), overview, names)
+            return overview, names
 
 
 class DataSource:
     """The dashboard's read model. Each method borrows one read-only connection and calls analytics."""
 
-    def __init__(self, pool: ReadPool) -> None:
+    def __init__(self, pool: ReadPool, *, max_age: float = 0.0) -> None:
         self.pool = pool
+        self._recent = _Recent(max_age)
+
+    def _full(self) -> tuple[MarketOverview, dict[str, MarketRef]]:
+        def compute() -> tuple[MarketOverview, dict[str, MarketRef]]:
+            with self.pool.connection() as conn:
+                return market_overview(conn, top=ALL_MARKETS), load_catalog(conn).refs
+
+        return self._recent.get(compute)
 
     def overview(self, *, top: int = OVERVIEW_TOP) -> MarketOverview:
-        with self.pool.connection() as conn:
-            return market_overview(conn, top=top)
+        # Identical to market_overview(conn, top=top): its lists are prefixes of the full ones (the API test checks).
+        return _trimmed(self._full()[0], top)
 
     def markets(self) -> MarketTable:
-        with self.pool.connection() as conn:
-            overview = market_overview(conn, top=ALL_MARKETS)
-            return _table(overview, load_catalog(conn).refs)
+        full, names = self._full()
+        return _table(full, names)
 
     def coin(self, market: str) -> CoinBrief:
         with self.pool.connection() as conn:
@@ -124,12 +163,12 @@ class DataSource:
             return load_catalog(conn).get(code)
 
     def snapshot(self) -> LiveSnapshot:
-        """Overview, full table, anomaly feed and latest summary from one connection (one market_overview call)."""
+        """Overview, full table, anomaly feed and latest summary (one market_overview for all three views)."""
+        full, names = self._full()
         with self.pool.connection() as conn:
-            full = market_overview(conn, top=ALL_MARKETS)
             return LiveSnapshot(
                 overview=_trimmed(full, OVERVIEW_TOP),
-                markets=_table(full, load_catalog(conn).refs),
+                markets=_table(full, names),
                 anomalies=recent_anomalies(conn, limit=FEED_SIZE),
                 summary=latest_summary(conn),
             )

@@ -72,6 +72,10 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "question": {"ko": "질문", "en": "Question"},
     "lang_other": {"ko": "English", "en": "한국어"},
     "buy": {"ko": "매수", "en": "buy"},
+    "context": {"ko": "컨텍스트", "en": "context"},
+    "status_open": {"ko": "진행 중", "en": "open"},
+    "status_escalated": {"ko": "확대", "en": "escalated"},
+    "status_resolved": {"ko": "해소", "en": "resolved"},
     # Anomaly kinds (anomaly/detector.py); an unknown kind is shown as its code.
     "kind_value_spike": {"ko": "거래대금 급증", "en": "value spike"},
     "kind_price_jump": {"ko": "가격 급변", "en": "price jump"},

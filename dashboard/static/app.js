@@ -70,6 +70,12 @@ const UPBIT = (() => {
   function ratio(v) {
     return isNum(v) ? dp2.format(v) + "×" : DASH;
   }
+  // "in → out" tokens, plus the compact context's size (the offline analyst uses no model tokens).
+  function tokens(r) {
+    const n = (v) => (isNum(v) ? v.toLocaleString("en-US") : "0");
+    const ctx = isNum(r.context_tokens) ? ` (${T.context} ${n(r.context_tokens)})` : "";
+    return `${n(r.input_tokens)} → ${n(r.output_tokens)}${ctx}`;
+  }
   function usd(v) {
     return isNum(v) ? "$" + nf({ minimumFractionDigits: 4, maximumFractionDigits: 4 }).format(v) : DASH;
   }
@@ -209,7 +215,7 @@ const UPBIT = (() => {
       const where = a.market === "MARKET" ? esc(T.markets) : `<a href="/coin/${encodeURIComponent(a.market)}">${esc(a.market)}</a>`;
       return `<li id="anomaly-${a.id}" data-id="${a.id}" data-market="${esc(a.market)}" class="sev-${esc(a.severity)}${a.status === "resolved" ? " resolved" : ""}${fresh ? " new" : ""}">
         <div class="row1"><span><span class="sev sev-${esc(a.severity)}">${esc(a.severity)}</span> ${where} ${esc(kindLabel(a.kind))}</span>
-        <span class="muted">${esc(a.status)}</span></div>
+        <span class="muted status">${esc(T["status_" + a.status] || a.status)}</span></div>
         <div class="row2 muted">${kst(a.started_at, true)} ${metricText(a.metrics)}</div>${interp}</li>`;
     });
     feed.innerHTML = html.join("");
@@ -235,5 +241,5 @@ const UPBIT = (() => {
     });
   }
 
-  return { $, T, BOOT, LANG, REFRESH_MS, KST_OFFSET_S, isNum, price, pct, pctClass, krw, share, ratio, usd, kst, ago, setNum, esc, api, setFreshness, setLive, stream, renderAnomalies };
+  return { $, T, BOOT, LANG, REFRESH_MS, KST_OFFSET_S, isNum, price, pct, pctClass, krw, share, ratio, usd, tokens, kst, ago, setNum, esc, api, setFreshness, setLive, stream, renderAnomalies };
 })();

@@ -204,7 +204,7 @@
       const parts = [];
       if (res.as_of) parts.push(`${T.as_of} ${U.kst(res.as_of, true)}`);
       if (res.model) parts.push(`${T.model} ${res.model}${res.offline ? " · " + T.offline : ""}`);
-      if (U.isNum(res.input_tokens)) parts.push(`${T.tokens} ${res.input_tokens} → ${res.output_tokens || 0}`);
+      parts.push(`${T.tokens} ${U.tokens(res)}`);
       if (U.isNum(res.cost_usd)) parts.push(`${T.cost} ${U.usd(res.cost_usd)}`);
       if (res.grounded === false) parts.push("⚠ " + T.grounded_no);
       meta.textContent = parts.join(" · ");

@@ -92,11 +92,10 @@
     }
     const s = res.summary;
     text.textContent = s.text;
-    const tokens = U.isNum(s.input_tokens) ? `${s.input_tokens.toLocaleString("en-US")} → ${(s.output_tokens || 0).toLocaleString("en-US")}` : "–";
     const parts = [
       `${T.as_of} ${U.kst(s.as_of, true)} (${U.ago(res.age_seconds)})`,
       `${T.model} ${s.model}${s.offline ? " · " + T.offline : ""}`,
-      `${T.tokens} ${tokens}`,
+      `${T.tokens} ${U.tokens(s)}`,
       `${T.cost} ${U.usd(s.cost_usd)}`,
     ];
     if (s.grounded === false) parts.push("⚠ " + T.grounded_no);
@@ -148,7 +147,13 @@
 
   U.stream(
     "/api/stream",
-    { overview: renderOverview, markets: setRows, summary: renderSummary, anomalies: (l) => U.renderAnomalies(l) },
+    {
+      overview: renderOverview,
+      markets: setRows,
+      summary: renderSummary,
+      anomalies: (l) => U.renderAnomalies(l),
+      status: (st) => U.setLive(!!st.ok),
+    },
     poll,
   );
 })();
