@@ -377,8 +377,8 @@ class MarketSimulator:
                 drift, intensity_x, size_x, bid_p = effects.get(m.code, (0.0, 1.0, 1.0, 0.5))
                 m.price = round_price(m.price * math.exp(drift + rng.gauss(0, 0.0006)))
                 orders = _poisson(rng, m.intensity * intensity_x * burst)
-                for _ in range(orders):
-                    ms = t_ms + rng.randrange(1000)
+                # Orders are generated in time order, so cumulative fields grow with event time.
+                for ms in sorted(t_ms + rng.randrange(1000) for _ in range(orders)):
                     if ms >= self.start_ms + duration_s * 1000:
                         continue
                     fills = 1 if rng.random() < 0.72 else min(13, 2 + int(rng.expovariate(0.45)))

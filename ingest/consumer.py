@@ -56,6 +56,8 @@ class ConsumerStats:
     last_batch_ms: float = 0.0
     lag: int = 0
     started: float = field(default_factory=time.monotonic)
+    first_record_at: float | None = None  # monotonic time the first record arrived (group join excluded)
+    last_commit_at: float | None = None
     latencies_ms: list[float] = field(default_factory=list)  # received_at → committed, last 10k rows sampled
 
 
@@ -76,6 +78,7 @@ class TickerConsumer:
         self.settings = settings
         self.batch_size = batch_size
         self.batch_timeout_s = batch_timeout_s
+        self.poll_records = 500  # records (each one or more messages) per poll()
         self.max_messages = max_messages
         self.stats = ConsumerStats()
         self._status = status
@@ -100,7 +103,7 @@ class TickerConsumer:
                 max_poll_interval_ms=poll_ms,
                 session_timeout_ms=min(poll_ms, 10_000),
                 heartbeat_interval_ms=min(1_000, poll_ms // 3),
-                max_poll_records=batch_size,
+                max_poll_records=2_000,
                 fetch_max_bytes=64 * 1024 * 1024,
                 max_partition_fetch_bytes=16 * 1024 * 1024,
                 receive_buffer_bytes=4 * 1024 * 1024,
@@ -112,7 +115,8 @@ class TickerConsumer:
             ) from exc
 
     # --- decoding (main thread) -----------------------------------------------------------------------
-    def _add(self, batch: Batch, record: object) -> None:
+    def _add(self, batch: Batch, record: object) -> int:
+        """Decode one Kafka record (one or more JSON Lines) into rows / dead letters; returns messages seen."""
         topic, partition, offset = record.topic, record.partition, record.offset  # type: ignore[attr-defined]
         value: bytes | None = record.value  # type: ignore[attr-defined]
         headers = dict(record.headers or ())  # type: ignore[attr-defined]
@@ -122,25 +126,33 @@ class TickerConsumer:
             reason = headers.get("reason", b"unknown reason").decode("utf-8", "replace")
             stage = headers.get("stage", b"ws").decode("utf-8", "replace")
             batch.dead.append(DeadLetter(stage, reason, value or b"", source, source))
-            return
-        received_raw = headers.get("received_at")
-        received = int(received_raw) if received_raw and received_raw.isdigit() else None
+            return 1
         if not value:
             batch.dead.append(DeadLetter("consumer", "empty Kafka record value", b"", source, source))
-            return
+            return 1
+        received_all = (headers.get("received_at") or b"").split(b",")
+        canonical_ok = headers.get("fmt") == b"canonical"
+        lines = value.split(b"\n") if b"\n" in value else [value]
+        for index, line in enumerate(lines):
+            where = source if len(lines) == 1 else f"{source}#{index}"
+            received_raw = received_all[index] if index < len(received_all) else b""
+            received = int(received_raw) if received_raw.isdigit() else None
+            self._add_line(batch, line, where, received, canonical_ok)
+        return len(lines)
+
+    def _add_line(self, batch: Batch, value: bytes, source: str, received: int | None, canonical_ok: bool) -> None:
         try:
             message = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
             batch.dead.append(DeadLetter("consumer", f"not valid JSON: {exc}", value, source, source))
             return
-        canonical_ok = headers.get("fmt") == b"canonical"
-        if isinstance(message, dict) and is_simple(message):
+        if type(message) is dict and is_simple(message):
             message, canonical_ok = to_default(message), False
         reasons = validation_errors(message)
         if reasons:
             batch.dead.append(DeadLetter("consumer", str(InvalidMessage(reasons)), value, source, source))
             return
-        # Our producer writes canonical bytes (header fmt=canonical): hash them as they are; anything else is
+        # Our producer writes canonical lines (header fmt=canonical): hash them as they are; anything else is
         # re-encoded so the same message always gets the same id.
         canonical = value if canonical_ok else canonical_bytes(message)
         line = copy_line(message, canonical, received)
@@ -213,6 +225,7 @@ class TickerConsumer:
                 # Rows are stored; a failed commit only means re-delivery, which the writer de-duplicates.
                 log.warning("offset commit failed (batch will be re-delivered and stored once) error=%s", exc)
             now_ms = time.time() * 1000
+            self.stats.last_commit_at = time.monotonic()
             self.stats.batches += 1
             self.stats.records += len(batch)
             self.stats.rows_offered += result.offered
@@ -268,14 +281,16 @@ class TickerConsumer:
                     else:
                         self.consumer.resume(*assignment)
                     paused = full
-                want = self.batch_size - len(batch)
+                # Small polls keep poll() frequent (the group's max_poll_interval) however big the batch grows.
+                want = min(self.poll_records, self.batch_size - len(batch))
                 if self.max_messages:
                     want = min(want, max(1, self.max_messages - taken))
                 polled = self.consumer.poll(timeout_ms=100, max_records=max(1, want))
+                if polled and self.stats.first_record_at is None:
+                    self.stats.first_record_at = time.monotonic()
                 for records in polled.values():
                     for record in records:
-                        self._add(batch, record)
-                        taken += 1
+                        taken += self._add(batch, record)
                 age = time.monotonic() - batch.started
                 limit_hit = bool(self.max_messages) and taken >= self.max_messages
                 if batch and not paused and (len(batch) >= self.batch_size or age >= self.batch_timeout_s or limit_hit):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import operator
 import re
 import uuid
 from collections.abc import Mapping
@@ -149,7 +150,7 @@ def _date_ok(value: str) -> bool:
     return True
 
 
-_KIND: dict[str, str] = {
+_KIND_OF: dict[str, str] = {
     **{f: "float" for f in FLOAT_FIELDS},
     **{f: "int" for f in INT_FIELDS},
     **{f: "date" for f in DATE_FIELDS},
@@ -194,8 +195,69 @@ def _field_error(name: str, kind: str, value: Any) -> str | None:
     return None
 
 
+_get_all = operator.itemgetter(*FIELDS)
+_FLOAT_IDX = tuple(i for i, f in enumerate(FIELDS) if f in FLOAT_FIELDS)
+_NONNEG_IDX = tuple(i for i, f in enumerate(FIELDS) if f in NON_NEGATIVE_FIELDS)
+_TEXT_IDX = tuple(i for i, f in enumerate(FIELDS) if f in TEXT_FIELDS and f not in ("type", "code"))
+_DATE_IDX = tuple(i for i, f in enumerate(FIELDS) if f in DATE_FIELDS)
+_TS_IDX = tuple(i for i, f in enumerate(FIELDS) if f in INT_FIELDS)
+_CODE_IDX, _TYPE_IDX, _PRICE_IDX = FIELDS.index("code"), FIELDS.index("type"), FIELDS.index("trade_price")
+_ALLOWED_TYPES: tuple[frozenset[type], ...] = tuple(
+    frozenset(
+        {"float": {float, int}, "int": {int}, "date": {str}, "bool": {bool}, "text": {str}}[_KIND_OF[f]]
+        | ({type(None)} if f not in ("type", "code", "trade_price", "trade_timestamp") else set())
+    )
+    for f in FIELDS
+)
+_good_signatures: set[tuple[type, ...]] = set()
+_good_dates: set[str] = set()
+
+
+def _fast_ok(message: dict[str, Any]) -> bool:
+    """True when a complete, well-typed message passes every check — the common case, without building reasons.
+    False means "look closer": `validation_errors` then runs the field-by-field checks."""
+    if len(message) != len(FIELDS):
+        return False
+    try:
+        values = _get_all(message)
+    except KeyError:
+        return False
+    signature = tuple(map(type, values))
+    if signature not in _good_signatures:
+        if not all(t in allowed for t, allowed in zip(signature, _ALLOWED_TYPES, strict=True)):
+            return False
+        if len(_good_signatures) < 4096:
+            _good_signatures.add(signature)
+    if values[_TYPE_IDX] != "ticker" or not CODE_RE.match(values[_CODE_IDX]) or not values[_PRICE_IDX]:
+        return False
+    floats = [values[i] for i in _FLOAT_IDX if values[i] is not None]
+    total = math.fsum(abs(v) for v in floats) if floats else 0.0
+    if not total <= MAX_ABS_VALUE:  # also False for NaN and infinities
+        return False
+    if min((values[i] for i in _NONNEG_IDX if values[i] is not None), default=0) < 0:
+        return False
+    for i in _TS_IDX:
+        ts = values[i]
+        if ts is not None and not MIN_TIMESTAMP_MS <= ts <= MAX_TIMESTAMP_MS:
+            return False
+    for i in _DATE_IDX:
+        date = values[i]
+        if date is not None and date not in _good_dates:
+            if not _date_ok(date):
+                return False
+            if len(_good_dates) < 100_000:
+                _good_dates.add(date)
+    for i in _TEXT_IDX:
+        text = values[i]
+        if text is not None and (len(text) > MAX_TEXT_LEN or "\x00" in text):
+            return False
+    return True
+
+
 def validation_errors(message: Any) -> list[str]:
     """Every reason this message cannot be stored; empty when it is valid. Unknown enum values are fine."""
+    if type(message) is dict and _fast_ok(message):
+        return []
     if not isinstance(message, dict):
         return [f"not a JSON object (got {type(message).__name__})"]
     if "error" in message and "code" not in message:
@@ -215,7 +277,7 @@ def validation_errors(message: Any) -> list[str]:
         reasons.append("trade_timestamp is missing")
     extra = False
     for name, value in message.items():
-        kind = _KIND.get(name)
+        kind = _KIND_OF.get(name)
         if kind is None:
             extra = True
             continue

@@ -129,11 +129,14 @@ def test_a_silent_connection_is_recycled_by_the_watchdog_and_recorded_as_a_gap(
     source = SimulatedSource(markets=50, rate=200, seed=7, start_ms=START_MS, duration_s=15)
     faults = Faults(stall_after=500)
     with Pipeline(scratch_db, kafka_bootstrap, source, speed=None, faults=faults, upbit_watchdog_seconds=1.5) as pipe:
-        rows, _dead, gaps = pipe.wait_until_stored()
-        assert pipe.ingest.stream.stats.watchdog_recycles == 1
+        rows, _dead, _gaps = pipe.wait_until_stored()
+        # ≥ 1: once the finite feed has ended, the idle socket is (rightly) recycled again.
+        assert pipe.ingest.stream.stats.watchdog_recycles >= 1
     assert pipe.server.stats.stalls == 1
     assert rows == pipe.server.stats.sent
-    assert gaps == 1
+    closed = _query(scratch_db, "SELECT reason FROM ingest_gaps WHERE gap_end IS NOT NULL")
+    assert len(closed) == 1
+    assert "no data for" in closed[0][0]
 
 
 def test_fill_via_pipeline_fills_catalog_ticks_and_latest_prices(scratch_db: Settings, kafka_bootstrap: str) -> None:
