@@ -13,6 +13,8 @@ from analytics.units import change_pct, fraction_to_pct
 WINDOW_MINUTES = {"1m": 1, "5m": 5, "1h": 60}
 # How far before the window start to look for the last trade of a quiet market (older → "n/a").
 LOOKBACK = timedelta(hours=24)
+# Most markets trade every few minutes: their reference is found in one range read over this many minutes.
+NEAR = timedelta(minutes=10)
 
 
 @dataclass
@@ -66,27 +68,40 @@ def reference_closes(
     quote: str | None = None,
     market: str | None = None,
 ) -> dict[str, float]:
-    """Per market, the price `window` before as_of: close of the last complete minute ending by then."""
+    """Per market, the price `window` before as_of: close of the last complete minute ending by then.
+
+    Two steps keep it cheap on long histories: the last NEAR minutes for every market in one range read, then a
+    per-market backward probe (up to LOOKBACK) only for the quiet markets that did not trade in those minutes.
+    """
     minutes = WINDOW_MINUTES[window]
-    point = as_of - timedelta(minutes=minutes)
-    upper = point - timedelta(minutes=1)
-    lower = upper - LOOKBACK
+    upper = as_of - timedelta(minutes=minutes + 1)
+    out: dict[str, float] = {}
     with conn.cursor() as cur:
         if market is not None:
             cur.execute(
                 "SELECT code, close FROM ohlcv_1m WHERE code = %s AND bucket > %s AND bucket <= %s "
                 "ORDER BY bucket DESC LIMIT 1",
-                (market, lower, upper),
+                (market, upper - LOOKBACK, upper),
             )
-        else:
-            # One backward index probe per market (LATERAL ... LIMIT 1) instead of scanning every minute of the window.
+            return {code: close for code, close in cur.fetchall() if close is not None}
+        pattern = (quote or "") + "-%"
+        cur.execute(
+            "SELECT DISTINCT ON (code) code, close FROM ohlcv_1m WHERE code LIKE %s AND bucket > %s AND bucket <= %s "
+            "ORDER BY code, bucket DESC",
+            (pattern, upper - NEAR, upper),
+        )
+        out.update({code: close for code, close in cur.fetchall() if close is not None})
+        cur.execute("SELECT code FROM ticker_latest WHERE code LIKE %s", (pattern,))
+        quiet = [code for (code,) in cur.fetchall() if code not in out]
+        if quiet:
             cur.execute(
-                "SELECT t.code, r.close FROM ticker_latest t CROSS JOIN LATERAL ("
+                "SELECT t.code, r.close FROM unnest(%s::text[]) AS t(code) CROSS JOIN LATERAL ("
                 " SELECT close FROM ohlcv_1m o WHERE o.code = t.code AND o.bucket > %s AND o.bucket <= %s"
-                " ORDER BY o.bucket DESC LIMIT 1) r WHERE t.code LIKE %s",
-                (lower, upper, (quote or "") + "-%"),
+                " ORDER BY o.bucket DESC LIMIT 1) r",
+                (quiet, upper - LOOKBACK, upper - NEAR),
             )
-        return {code: close for code, close in cur.fetchall() if close is not None}
+            out.update({code: close for code, close in cur.fetchall() if close is not None})
+    return out
 
 
 def window_changes(latest: list[Latest], refs: dict[str, float]) -> dict[str, float | None]:

@@ -54,7 +54,7 @@ class ReadOnlyPool:
                     connect_timeout=5,
                     application_name="upbit-llm-mcp",
                     # The role carries the same settings; repeating them here covers a role created by hand.
-                    options=f"-c statement_timeout={timeout} -c default_transaction_read_only=on",
+                    options=f"-c statement_timeout={timeout} -c default_transaction_read_only=on -c jit=off",
                 )
             except psycopg2.Error as exc:
                 log.warning("mcp cannot connect error=%s", type(exc).__name__)

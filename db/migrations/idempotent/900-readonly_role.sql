@@ -22,6 +22,8 @@ BEGIN
         EXECUTE format('ALTER ROLE %I SET statement_timeout = %L', reader, timeout || 'ms');
         EXECUTE format('ALTER ROLE %I SET default_transaction_read_only = on', reader);
         EXECUTE format('ALTER ROLE %I SET idle_in_transaction_session_timeout = %L', reader, '60s');
+        -- Analytics queries are small; JIT compilation would cost more than it saves (tens of ms per query).
+        EXECUTE format('ALTER ROLE %I SET jit = off', reader);
     EXCEPTION WHEN internal_error OR unique_violation THEN
         -- "tuple concurrently updated": a parallel migrate is setting the same values right now.
         RAISE NOTICE 'role % settings updated concurrently', reader;
