@@ -1,6 +1,7 @@
 """Celery/LLM figures: context tokens per summary versus raw tickers, summary/Q&A latency, grounding speed, cost/day.
 
-Fills a dedicated database (`<TIMESCALEDB_DBNAME>_bench_llm`) from the simulator, then measures in the same run:
+Fills a dedicated database (`<TIMESCALEDB_DBNAME>_bench_llm`, recreated each run) from the simulator, then
+measures in the same run:
 - tokens of the summary context (offline Claude BPE) versus the raw tickers it replaces (latest message of every
   market, and the full 5-minute stream), the baseline;
 - latency of produce_summary offline and through the local Messages API stand-in (real SDK, real HTTP);
@@ -42,7 +43,12 @@ def _prepare(settings: Settings, markets: int, seconds: float) -> tuple[Settings
     from ingest.catalog import store_catalog
     from ingest.writer import write_messages
 
-    bs = settings.model_copy(update={"timescaledb_dbname": settings.timescaledb_dbname + "_bench_llm"})
+    # These figures do not depend on the storage mode; plain PostgreSQL unless TimescaleDB is required explicitly.
+    mode = "on" if settings.timescaledb_mode == "on" else "off"
+    bs = settings.model_copy(
+        update={"timescaledb_dbname": settings.timescaledb_dbname + "_bench_llm", "timescaledb_mode": mode}
+    )
+    _drop_database(bs)  # a fresh database each run: a few minutes of data are cheap, stale schemas are not
     ensure_database(bs)
     migrate(bs)
     sim = MarketSimulator(markets=markets, seed=11, start_ms=int(time.time() * 1000 - seconds * 1000), rate=100)
@@ -59,6 +65,24 @@ def _prepare(settings: Settings, markets: int, seconds: float) -> tuple[Settings
     finally:
         conn.close()
     return bs, messages
+
+
+def _drop_database(settings: Settings) -> None:
+    from psycopg2 import sql
+
+    from db.connection import connect
+
+    conn = connect(settings, dbname="postgres")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (settings.timescaledb_dbname,),
+            )
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(settings.timescaledb_dbname)))
+    finally:
+        conn.close()
 
 
 def run(
