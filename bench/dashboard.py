@@ -202,7 +202,7 @@ def run(
                 cold_ms.append((time.perf_counter() - start) * 1000)
 
             cold_ms: list[float] = []
-            for _ in range(max(5, calls // 3)):
+            for _call in range(max(5, calls // 3)):
                 cold()
             p95 = percentile(cold_ms, 95)
             figures.append(

@@ -67,10 +67,10 @@ def _table(overview: MarketOverview, names: dict[str, MarketRef]) -> MarketTable
         if line.market not in rows:
             ref = names.get(line.market)
             rows[line.market] = MarketRow(**line.model_dump(), english_name=ref.english_name if ref else "")
-    for line in (overview.btc, overview.eth):
-        if line is not None and line.market not in rows:
-            ref = names.get(line.market)
-            rows[line.market] = MarketRow(**line.model_dump(), english_name=ref.english_name if ref else "")
+    for major in (overview.btc, overview.eth):
+        if major is not None and major.market not in rows:
+            ref = names.get(major.market)
+            rows[major.market] = MarketRow(**major.model_dump(), english_name=ref.english_name if ref else "")
     return MarketTable(quote=overview.quote, items=list(rows.values()), freshness=overview.freshness)
 
 

@@ -169,7 +169,7 @@ def test_overview_numbers_equal_the_api_and_the_summary_card_shows_as_of_model_t
     assert browser_errors(browser) == []
 
 
-def test_market_table_sorts_by_the_clicked_column(browser: Any, server: LiveServer) -> None:
+def test_market_table_sorts_by_the_clicked_column(browser: Any, server: LiveServer, artifacts_dir: Path) -> None:
     browser.get(f"{server.url}/?lang=en")
     wait_for(lambda: browser.execute_script(TABLE_JS), what="table")
     header = browser.find_element("css selector", "#market-table th[data-key='change_24h_pct']")
@@ -183,6 +183,7 @@ def test_market_table_sorts_by_the_clicked_column(browser: Any, server: LiveServ
     header.click()
     asc = column()
     assert asc == sorted(asc)
+    _shot(browser, artifacts_dir, "overview-en-sorted")
 
 
 def test_coin_page_draws_candles_in_korean_colours_with_anomaly_markers(
