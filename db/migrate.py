@@ -203,6 +203,13 @@ def _try_enable_timescaledb(conn: psycopg2.extensions.connection) -> tuple[bool,
         if not _extension_available(cur):
             conn.rollback()
             return False, "the timescaledb extension is not installed on this PostgreSQL server"
+        # Installed but not preloaded: CREATE EXTENSION then crashes the server process (and with it every
+        # session on the server, e.g. PostgreSQL 15 + TimescaleDB 2.28), so never try it in that state.
+        cur.execute("SELECT current_setting('shared_preload_libraries')")
+        row = cur.fetchone()
+        if "timescaledb" not in (row[0] if row else ""):
+            conn.rollback()
+            return False, "the timescaledb extension is installed but not in shared_preload_libraries"
         try:
             cur.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
             conn.commit()
