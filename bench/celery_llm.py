@@ -91,6 +91,10 @@ def run(
     from analyst.grounding import check
     from analyst.summary import produce_summary
     from analytics.tokens import count_tokens
+    from upbit_llm.settings import PROJECT_ROOT
+
+    if str(PROJECT_ROOT) not in sys.path:  # the Messages API stand-in lives with the tests (repository checkout)
+        sys.path.insert(0, str(PROJECT_ROOT))
     from tests.support.fake_anthropic import FakeAnthropic
 
     if quick:
