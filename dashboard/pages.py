@@ -10,7 +10,7 @@ import logging
 from typing import Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -44,10 +44,19 @@ def _render(request: Request, template: str, context: dict[str, Any], status_cod
     return response
 
 
+def _error_page(request: Request, exc: HTTPException) -> Response:
+    # A page that cannot load its data says why in the page, not as JSON (the API keeps JSON errors).
+    context = {"status": exc.status_code, "detail": exc.detail, "boot": {}}
+    return _render(request, "error.html", context, exc.status_code)
+
+
 @router.get("/", response_class=HTMLResponse)
 async def overview_page(request: Request) -> Response:
     data: DataSource = request.app.state.data
-    snapshot = await call(data.snapshot)
+    try:
+        snapshot = await call(data.snapshot)
+    except HTTPException as exc:
+        return _error_page(request, exc)
     return _render(request, "overview.html", {"boot": snapshot.model_dump(mode="json")})
 
 
@@ -60,6 +69,13 @@ async def coin_search(request: Request, q: str = "") -> Response:
 
 @router.get("/coin/{market}", response_class=HTMLResponse)
 async def coin_page(request: Request, market: str, interval: Literal["1m", "5m", "1h"] = "1m") -> Response:
+    try:
+        return await _coin_page(request, market, interval)
+    except HTTPException as exc:
+        return _error_page(request, exc)
+
+
+async def _coin_page(request: Request, market: str, interval: Literal["1m", "5m", "1h"]) -> Response:
     data: DataSource = request.app.state.data
     text = normalise_market(market[:100])
     ref = await call(data.known_market, text) if MARKET_CODE.match(text) else None

@@ -271,6 +271,26 @@ def test_live_stream_sends_a_snapshot_then_the_anomaly_that_was_just_stored(
     assert (item["market"], item["kind"], item["severity"]) == ("KRW-SOL", "price_jump", "critical")
 
 
+def test_without_a_database_pages_say_so_the_api_answers_503_and_healthz_stays_up(
+    filled: tuple[Settings, Filled],
+) -> None:
+    settings, _ = filled
+    gone = settings.model_copy(update={"timescaledb_dbname": "no_such_dashboard_db"})
+    srv = LiveServer(build_app(gone)).start()  # starts anyway: the database may come later
+    try:
+        with httpx.Client(base_url=srv.url, timeout=20) as c:
+            assert c.get("/healthz").status_code == 200
+            assert c.get("/api/health").json()["status"] == "degraded"
+            api = c.get("/api/overview")
+            assert api.status_code == 503 and "upbit-llm services up" in api.json()["detail"]
+            page = c.get("/?lang=en")
+            assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
+            assert "database unavailable" in page.text and "no_such_dashboard_db" not in page.text
+            assert c.get("/coin/KRW-BTC").status_code == 503
+    finally:
+        srv.stop()
+
+
 def test_token_protects_api_stream_and_pages_but_not_healthz(filled: tuple[Settings, Filled]) -> None:
     settings, _ = filled
     token = "dash-test-token-123"
@@ -336,3 +356,23 @@ def test_upbit_llm_web_serves_the_dashboard_and_stops_on_ctrl_c(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.timescaledb
+def test_dashboard_serves_the_same_analytics_in_timescaledb_mode(scratch_db_timescale: Settings) -> None:
+    fill = fill_with_simulator(scratch_db_timescale, markets=10, minutes=20, rate=8.0)
+    srv = LiveServer(build_app(scratch_db_timescale)).start()
+    try:
+        conn = connect(scratch_db_timescale)
+        try:
+            want_candles = candles(conn, "KRW-BTC", "5m", 10).model_dump(mode="json")
+            want_brief = coin_brief(conn, "KRW-BTC").model_dump(mode="json")
+        finally:
+            conn.close()
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            assert {r["market"] for r in c.get("/api/markets").json()["items"]} == set(fill.codes)
+            assert _stable(c.get("/api/candles/KRW-BTC?interval=5m&limit=10").json()) == _stable(want_candles)
+            assert _stable(c.get("/api/coins/KRW-BTC").json()) == _stable(want_brief)
+            assert c.get("/coin/KRW-BTC").status_code == 200
+    finally:
+        srv.stop()
