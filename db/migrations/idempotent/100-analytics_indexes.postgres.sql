@@ -1,3 +1,4 @@
+-- Idempotent (re-applied each migrate) rather than a numbered migration so that databases already past 040 get it.
 -- Analytics reads one market's 1-minute candles over a bounded range (coin brief: 25 h; candles: up to 500 hours of
 -- minutes; reference closes). ohlcv_1m_store rows of one market are scattered over the heap (refresh inserts by time),
 -- so a covering index turns those reads into index-only scans: ~1500 heap pages per coin brief become a few index
