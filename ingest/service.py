@@ -96,8 +96,10 @@ class LiveIngest:
         status: Callable[[str], None] | None = None,
         status_interval: float = 10.0,
         max_connects: int | None = None,
+        catalog_refresh_s: float | None = None,
     ) -> None:
         self.settings = settings
+        self.catalog_refresh_s = catalog_refresh_s or float(settings.catalog_refresh_interval_seconds)
         self.producer = producer
         self.explicit_codes = [c.upper() for c in codes] if codes else settings.explicit_codes
         self.stats = IngestStats()
@@ -141,6 +143,11 @@ class LiveIngest:
             log.warning("catalog not stored (will retry on the next refresh) error=%s", exc)
         return self.explicit_codes or select_codes(catalog, self.settings.quote_currencies)
 
+    @property
+    def codes(self) -> list[str]:
+        """Market codes currently subscribed."""
+        return list(self._codes)
+
     def _codes_for_connect(self) -> list[str]:
         if self._refresh_on_connect or not self._codes:
             self._codes = self.refresh_catalog()
@@ -148,7 +155,7 @@ class LiveIngest:
         return self._codes
 
     def _maybe_daily_refresh(self) -> None:
-        if time.monotonic() - self._last_catalog_refresh < self.settings.catalog_refresh_interval_seconds:
+        if time.monotonic() - self._last_catalog_refresh < self.catalog_refresh_s:
             return
         codes = self.refresh_catalog()
         if codes and codes != self._codes:
@@ -226,7 +233,7 @@ class LiveIngest:
         )
 
     def _status_loop(self) -> None:
-        while not self._stop.wait(self._status_interval):
+        while not self._stop.wait(min(self._status_interval, self.catalog_refresh_s)):
             line = self.status_line()
             log.info("%s", line)
             if self._status:

@@ -83,6 +83,7 @@ class Pipeline:
         speed: float | None = None,
         faults: Faults | None = None,
         consumer: bool = True,
+        catalog_refresh_s: float | None = None,
         **setting_overrides: Any,
     ) -> None:
         self.source = source
@@ -90,7 +91,7 @@ class Pipeline:
         self.settings = pipeline_settings(settings, kafka_bootstrap, self.server, **setting_overrides)
         ensure_topics(self.settings)
         self.producer = TickerProducer(self.settings)
-        self.ingest = LiveIngest(self.settings, self.producer, status_interval=1.0)
+        self.ingest = LiveIngest(self.settings, self.producer, status_interval=1.0, catalog_refresh_s=catalog_refresh_s)
         self._ingest_thread = threading.Thread(target=self.ingest.run, name="pipeline-ingest", daemon=True)
         self._ingest_thread.start()
         self.consumer: TickerConsumer | None = None
