@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -107,6 +109,25 @@ def test_the_same_summary_task_twice_for_one_window_stores_one_row(
     assert statuses == ["created", "exists"]
     assert count(db, "SELECT count(*) FROM llm_results") == 1
     assert len(fake.message_requests()) == 1  # the window lock kept the second worker process from calling Claude
+
+
+def test_a_worker_process_killed_mid_task_is_redelivered_and_the_summary_stored_once(
+    celery: Any, db: Settings, fake: FakeAnthropic
+) -> None:
+    fake.enqueue(Scripted.slow(4))  # the first attempt hangs inside the Claude call
+    async_result = celery.send_task("celery_app.tasks.summary.market_summary", kwargs={"at": window(4)})
+    wait_for(fake.message_requests, timeout=30, what="the first Claude request")
+
+    def worker_pid() -> int | None:
+        active = celery.control.inspect(timeout=1).active() or {}
+        pids = [t["worker_pid"] for tasks in active.values() for t in tasks if t["id"] == async_result.id]
+        return pids[0] if pids else None
+
+    os.kill(wait_for(worker_pid, timeout=10, what="the task on a worker process"), signal.SIGKILL)
+    result = async_result.get(timeout=60)  # acks_late + reject_on_worker_lost: the message went back to the queue
+    assert result["status"] == "created"
+    assert len(fake.message_requests()) == 2
+    assert count(db, "SELECT count(*) FROM llm_results") == 1
 
 
 def test_interpretation_runs_on_the_worker_then_enqueues_alert_delivery(
