@@ -298,7 +298,10 @@ class Supervisor:
                 except subprocess.TimeoutExpired:
                     log.error("child=%s pid=%s did not die after SIGKILL", child.spec.name, pgid)
             code = child.proc.poll()
-            self._emit("stopped", child, f"pid={pgid} {describe_exit(code) if code is not None else 'still running'}")
+            how = "still running" if code is None else describe_exit(code)
+            if code == -signal.SIGTERM:
+                how = "ended on SIGTERM"
+            self._emit("stopped", child, f"pid={pgid} {how}")
             if child.log_file is not None:
                 child.log_file.close()
                 child.log_file = None
