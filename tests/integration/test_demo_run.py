@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -224,6 +225,44 @@ def test_a_market_summary_and_an_injected_anomaly_appear_and_show_in_the_cli(dem
     )
     assert anomalies.returncode == 0, anomalies.stderr
     assert json.loads(anomalies.stdout), anomalies.stdout
+
+
+def test_the_summary_and_the_anomaly_are_visible_through_mcp_and_flower(demo: DemoRun) -> None:
+    import anyio
+    import httpx
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    from mcp import Client
+
+    out = demo.output()
+    token = re.search(r"Authorization: Bearer ([^\"]+)\"", out).group(1)  # type: ignore[union-attr]
+    mcp_url = re.search(r"MCP \(streamable HTTP\): (\S+)", out).group(1)  # type: ignore[union-attr]
+    flower_url = re.search(r"Flower: +(\S+)", out).group(1)  # type: ignore[union-attr]
+    user, password = re.search(r"Flower login: +(\S+) / (\S+)", out).groups()  # type: ignore[union-attr]
+
+    async def call_tools() -> dict[str, object]:
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
+        async with http, Client(streamable_http_client(mcp_url, http_client=http)) as client:
+            summary = await client.call_tool("latest_summary", {"kind": "market_summary"})
+            anomalies = await client.call_tool("anomalies", {"status": "all"})
+            return {"summary": summary, "anomalies": anomalies}
+
+    results = anyio.run(call_tools)
+    for name, result in results.items():
+        assert not result.is_error, (name, result.content)  # type: ignore[attr-defined]
+    summary_text = str(results["summary"].structured_content)  # type: ignore[attr-defined]
+    anomalies_text = str(results["anomalies"].structured_content)  # type: ignore[attr-defined]
+    market = demo.query("SELECT market FROM anomalies ORDER BY id LIMIT 1")
+    assert market and str(market) in anomalies_text, anomalies_text[:2000]
+    assert "market_summary" in summary_text or "offline" in summary_text, summary_text[:2000]
+
+    refused = httpx.get(f"{flower_url}/api/tasks", timeout=10)
+    assert refused.status_code == 401
+    tasks = httpx.get(f"{flower_url}/api/tasks", auth=(user, password), timeout=10).json()
+    names = {t["name"] for t in tasks.values()}
+    assert "celery_app.tasks.summary.market_summary" in names, names
+    assert "celery_app.tasks.anomalies.scan_anomalies" in names, names
 
 
 def test_sigint_stops_everything_with_no_orphans(demo: DemoRun) -> None:
