@@ -219,3 +219,12 @@ def test_costs_report_per_day_and_task_kind(filled: Settings, fake: FakeAnthropi
     assert report.totals["cost_usd"] > 0 and report.totals["cache_creation_tokens"] > 0
     assert report.models[0]["model"] == "claude-haiku-4-5" and report.models[0]["price_exact"]
     json.dumps(report.as_dict())
+
+
+@pytest.mark.timescaledb
+def test_summary_answer_and_reading_work_in_timescaledb_mode(scratch_db_timescale: Settings) -> None:
+    fill_market(scratch_db_timescale)
+    summary = produce_summary(scratch_db_timescale)
+    assert summary.status == "created" and summary.result["grounded"] and summary.result["context_tokens"] > 0
+    assert answer_question(scratch_db_timescale, "W코인 지금 어때?").markets == ["KRW-W"]
+    assert interpret_anomaly(scratch_db_timescale, insert_anomaly(scratch_db_timescale))["text"]
