@@ -9,7 +9,8 @@ Guarantees (docs/anomaly-alerts.md):
 - Retries: timeouts, connection errors, 5xx and 429 (Retry-After honoured, capped) with exponential backoff up to
   ALERT_MAX_ATTEMPTS; any other 4xx is final. Every attempt is a row in alert_deliveries.
 - Filters: per-channel minimum severity (SLACK_MIN_SEVERITY / WEBHOOK_MIN_SEVERITY) and muted markets
-  (ALERT_MUTES); a resolution is only announced on a channel that carried the event before.
+  (ALERT_MUTES). The version delivered is the event's status when the task runs: an event that opened and
+  resolved within one catch-up scan is announced once, as resolved, rather than not at all.
 """
 
 from __future__ import annotations
@@ -112,14 +113,6 @@ def _skip_reason(conn: psycopg2.extensions.connection, settings: Settings, chan:
         return "muted"
     if severity_rank(event.severity) < severity_rank(chan.min_severity):
         return f"below {chan.name} minimum severity {chan.min_severity}"
-    if event.version == 3:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT 1 FROM alert_claims WHERE anomaly_id = %s AND channel = %s AND version < 3 AND state = 'sent'",
-                (event.id, chan.name),
-            )
-            if cur.fetchone() is None:
-                return "resolution of an event this channel never carried"
     return ""
 
 

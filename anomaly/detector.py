@@ -153,6 +153,46 @@ class MarketTrack:
             close = self.last_close if self.last_close is not None else 0.0
             self.recent.append(BucketRow(self.code, t_ms, close, close, close, close, 0.0, 0.0, 0, 0, 0))
 
+    def to_state(self) -> list[object]:
+        """Everything the track knows, as JSON-ready lists (floats round-trip exactly through JSON)."""
+
+        def minute(m: _Minute | None) -> list[object] | None:
+            return None if m is None else [m.start_ms, m.value, m.fills, m.close, m.orders]
+
+        return [
+            [minute(m) for m in self.minutes],
+            minute(self.current),
+            [
+                [r.start_ms, r.open, r.high, r.low, r.close, r.value, r.buy_value, r.fills, r.buy_fills, r.orders]
+                for r in self.recent
+            ],
+            self.last_close,
+            self.last_trade_ms,
+        ]
+
+    @classmethod
+    def from_state(cls, code: str, cfg: DetectorConfig, state: list[object]) -> MarketTrack:
+        track = cls(code, cfg)
+        minutes, current, recent, last_close, last_trade_ms = state
+
+        def minute(m: object) -> _Minute | None:
+            if not isinstance(m, list):
+                return None
+            return _Minute(int(m[0]), float(m[1]), int(m[2]), None if m[3] is None else float(m[3]), int(m[4]))
+
+        for m in minutes:  # type: ignore[attr-defined]
+            got = minute(m)
+            if got is not None:
+                track.minutes.append(got)
+        track.current = minute(current)
+        for r in recent:  # type: ignore[attr-defined]
+            track.recent.append(
+                BucketRow(code, int(r[0]), *(float(x) for x in r[1:7]), int(r[7]), int(r[8]), int(r[9]))
+            )
+        track.last_close = None if last_close is None else float(last_close)  # type: ignore[arg-type]
+        track.last_trade_ms = None if last_trade_ms is None else int(last_trade_ms)  # type: ignore[call-overload]
+        return track
+
     def _close_minutes_until(self, minute_ms: int) -> None:
         assert self.current is not None
         done = self.current

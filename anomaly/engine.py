@@ -49,13 +49,31 @@ class DetectorEngine:
         self.stale_until_ms = stale_until_ms
         self.evaluated = 0
 
+    def to_state(self) -> dict[str, object]:
+        """The engine's carry-over between scans (tracks and the all-market silence counter), JSON-ready."""
+        return {
+            "tracks": {code: t.to_state() for code, t in self.tracks.items()},
+            "silent_buckets": self.silent_buckets,
+            "silence_started_ms": self.silence_started_ms,
+        }
+
+    def restore(self, state: dict[str, object]) -> None:
+        """Continue exactly where a previous scan stopped (instead of warming up from stored buckets)."""
+        tracks = state.get("tracks")
+        if isinstance(tracks, dict):
+            self.tracks = {code: MarketTrack.from_state(code, self.cfg, t) for code, t in sorted(tracks.items())}
+        self.silent_buckets = int(state.get("silent_buckets") or 0)  # type: ignore[call-overload]
+        started = state.get("silence_started_ms")
+        self.silence_started_ms = int(started) if isinstance(started, int | float) else None
+
     def _advance(self, t_ms: int, rows: Iterable[BucketRow]) -> int:
         by_code = {r.code: r for r in rows}
         for code in by_code:
             if code not in self.tracks:
                 self.tracks[code] = MarketTrack(code, self.cfg)
         fills = 0
-        for code, track in self.tracks.items():
+        for code in sorted(self.tracks):
+            track = self.tracks[code]
             row = by_code.get(code)
             track.advance(t_ms, row)
             if row is not None:
@@ -111,7 +129,8 @@ class DetectorEngine:
             self.stale_until_ms = bucket_end + cfg.stale_grace_seconds * 1000
         suppressed = self.stale_until_ms is not None and bucket_end <= self.stale_until_ms
         feats: list[Features] = []
-        for code, track in self.tracks.items():
+        for code in sorted(self.tracks):
+            track = self.tracks[code]
             if code in inp.gap_codes:
                 continue
             f = compute_features(track, t_ms)

@@ -151,7 +151,7 @@ class Lifecycle:
         if ep is None:
             return None
         if ep.kind != "data_stale":
-            ep.metrics = {**ep.metrics, "final_change_pct": round(ep.move_pct(ep.last_price), 3)}
+            ep.metrics = _ordered({**ep.metrics, "final_change_pct": round(ep.move_pct(ep.last_price), 3)})
             # Cooldown counts from the last alert sent for the episode (open or escalation), not from resolution.
             last_alert = ep.last_alert_ms or ep.detected_ms
             cooldown = self.cooldown_ms
@@ -190,11 +190,45 @@ class Lifecycle:
 
     @staticmethod
     def _metrics(ep: Episode, trig: Trigger) -> dict[str, object]:
+        return _ordered(Lifecycle._raw_metrics(ep, trig))
+
+    @staticmethod
+    def _raw_metrics(ep: Episode, trig: Trigger) -> dict[str, object]:
         metrics = dict(trig.metrics)
-        prev_peak = ep.metrics.get("peak_value_ratio", 0.0)
+        prev_detail = ep.metrics.get("detail")
+        prev_peak = ep.metrics.get("peak_value_ratio") or (
+            prev_detail.get("peak_value_ratio", 0.0) if isinstance(prev_detail, dict) else 0.0
+        )
         metrics["peak_value_ratio"] = max(float(prev_peak or 0.0), float(trig.metrics.get("value_ratio", 0.0) or 0.0))  # type: ignore[arg-type]
         if ep.ref_price > 0:
             metrics["ref_price"] = ep.ref_price
             metrics["change_since_start_pct"] = round(ep.move_pct(ep.last_price), 3)
             metrics["peak_change_pct"] = round(ep.move_pct(ep.peak_price), 3)
         return metrics
+
+
+# Headline numbers stay top-level (readers such as MCP and the LLM context keep only the first ~10 keys, and jsonb
+# orders keys by length); the rest goes under "detail". Units are in the key names.
+HEADLINE = (
+    "price_change_pct",
+    "peak_change_pct",
+    "final_change_pct",
+    "value_ratio",
+    "window_seconds",
+    "value_krw",
+    "baseline_value_krw",
+    "buy_share_pct",
+    "fills",
+    "markets_moving",
+    "markets_liquid",
+    "share_pct",
+    "median_change_pct",
+    "direction",
+)
+
+
+def _ordered(metrics: dict[str, object]) -> dict[str, object]:
+    prior = metrics.pop("detail", None)
+    head = {k: metrics[k] for k in HEADLINE if k in metrics}
+    detail = {**(prior if isinstance(prior, dict) else {}), **{k: v for k, v in metrics.items() if k not in head}}
+    return {**head, "detail": detail} if detail else head

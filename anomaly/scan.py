@@ -180,7 +180,7 @@ def _scan(
     result.watermark_to = _ts(wm)
     while wm < target:
         end = min(target, wm + opts.chunk_buckets * bms)
-        _process_chunk(conn, settings, cfg, opts, wm, end, state, result, live_check=None)
+        _process_chunk(conn, settings, cfg, opts, wm, end, state, result)
         wm = end
         result.watermark_to = _ts(wm)
     if live:
@@ -230,7 +230,8 @@ def _save_lifecycle(cur: psycopg2.extensions.cursor, lc: Lifecycle) -> None:
 
 _BUCKET_SQL = """
 SELECT code,
-       date_bin(make_interval(secs => %(bucket)s), time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
+       (extract(epoch FROM date_bin(make_interval(secs => %(bucket)s), time, TIMESTAMPTZ '2000-01-01 00:00:00+00'))
+        * 1000)::bigint AS bucket,
        (array_agg(trade_price ORDER BY time, acc_trade_volume))[1],
        max(trade_price),
        min(trade_price),
@@ -253,21 +254,18 @@ def _aggregate(
         _BUCKET_SQL, {"bucket": cfg.bucket_seconds, "lo": _ts(lo), "hi": _ts(hi), "patterns": _code_patterns(opts)}
     )
     return [
-        BucketRow(code, _ms(b), float(o), float(h), float(lw), float(c), float(v), float(bv), int(n), int(bn), int(od))
+        BucketRow(code, int(b), float(o), float(h), float(lw), float(c), float(v), float(bv), int(n), int(bn), int(od))
         for code, b, o, h, lw, c, v, bv, n, bn, od in cur.fetchall()
     ]
 
 
 def _history(cur: psycopg2.extensions.cursor, lo: int, hi: int) -> list[BucketRow]:
     cur.execute(
-        "SELECT code, bucket, open, high, low, close, value, buy_value, fills, buy_fills, orders FROM anomaly_buckets"
-        " WHERE bucket >= %s AND bucket < %s",
+        "SELECT code, (extract(epoch FROM bucket) * 1000)::bigint, open, high, low, close, value, buy_value, fills,"
+        " buy_fills, orders FROM anomaly_buckets WHERE bucket >= %s AND bucket < %s",
         (_ts(lo), _ts(hi)),
     )
-    return [
-        BucketRow(code, _ms(b), o, h, lw, c, v, bv, n, bn, od)
-        for code, b, o, h, lw, c, v, bv, n, bn, od in cur.fetchall()
-    ]
+    return [BucketRow(*row) for row in cur.fetchall()]
 
 
 def _gaps(cur: psycopg2.extensions.cursor, lo: int, hi: int) -> list[tuple[str | None, int, int | None]]:
@@ -288,22 +286,29 @@ def _process_chunk(
     end: int,
     state: dict[str, object],
     result: ScanResult,
-    live_check: None,
 ) -> None:
     bms = cfg.bucket_ms
-    history_from = wm - (cfg.baseline_minutes + 1) * 60_000
     with conn.cursor() as cur:
         new_rows = _aggregate(cur, cfg, opts, wm, end)
-        hist_rows = _history(cur, history_from, wm)
         gaps = _gaps(cur, wm, end)
         lc = _load_lifecycle(cur, settings, cfg, wm)
         stale_until = state.get("stale_until_ms")
         engine = DetectorEngine(cfg, lc, int(stale_until) if isinstance(stale_until, int | float) else None)
-        by_bucket: dict[int, list[BucketRow]] = defaultdict(list)
-        for r in hist_rows:
-            by_bucket[r.start_ms].append(r)
-        for t in range(history_from, wm, bms):
-            engine.warm(t, sorted(by_bucket.get(t, ()), key=lambda r: r.code))
+        cur.execute(
+            "SELECT engine FROM anomaly_scan_state WHERE name = %s AND engine_at = %s AND engine IS NOT NULL",
+            (STATE_NAME, _ts(wm)),
+        )
+        saved = cur.fetchone()
+        if saved is not None:
+            engine.restore(json.loads(saved[0]))
+        else:
+            # No carry-over for this watermark (first scan, or an upgrade): rebuild from the stored buckets.
+            history_from = wm - (cfg.baseline_minutes + 1) * 60_000
+            by_bucket: dict[int, list[BucketRow]] = defaultdict(list)
+            for r in _history(cur, history_from, wm):
+                by_bucket[r.start_ms].append(r)
+            for t in range(history_from, wm, bms):
+                engine.warm(t, sorted(by_bucket.get(t, ()), key=lambda r: r.code))
         new_by_bucket: dict[int, list[BucketRow]] = defaultdict(list)
         for r in new_rows:
             new_by_bucket[r.start_ms].append(r)
@@ -356,9 +361,9 @@ def _process_chunk(
         result.markets = max(result.markets, len(engine.tracks))
         result.stale = lc.stale_open
         cur.execute(
-            "UPDATE anomaly_scan_state SET watermark = %s, state = %s, scans = scans + 1, updated_at = now()"
-            " WHERE name = %s",
-            (_ts(end), Json(state), STATE_NAME),
+            "UPDATE anomaly_scan_state SET watermark = %s, state = %s, scans = scans + 1, updated_at = now(),"
+            " engine = %s, engine_at = %s WHERE name = %s",
+            (_ts(end), Json(state), json.dumps(engine.to_state(), separators=(",", ":")), _ts(end), STATE_NAME),
         )
     conn.commit()
 

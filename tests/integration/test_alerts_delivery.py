@@ -207,7 +207,7 @@ def test_minimum_severity_and_mutes_skip_a_channel_without_sending(scratch_db: S
     assert r2.outcomes == {"slack": "skipped:muted", "webhook": "skipped:muted"}
 
 
-def test_escalation_is_a_new_version_and_resolution_only_goes_where_the_event_went(scratch_db: Settings) -> None:
+def test_escalation_and_resolution_are_new_versions_each_delivered_once_per_channel(scratch_db: Settings) -> None:
     anomaly_id = _insert_anomaly(scratch_db, severity="medium")
     with running_receiver() as slack_rx, running_receiver() as hook_rx:
         settings = _with_channels(scratch_db, slack=slack_rx.url, hook=hook_rx.url, slack_min_severity="high")

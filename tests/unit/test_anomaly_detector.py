@@ -174,7 +174,7 @@ def test_a_volume_spike_without_a_price_move_is_a_value_spike() -> None:
     acts = [a for a in run(market_run(codes(10), 50, shape=spike)) if a.episode.market == "KRW-C04"]
     assert acts and acts[0].op == "open" and acts[0].episode.kind == "value_spike"
     assert max(severity_rank(a.episode.severity) for a in acts) >= severity_rank("medium")  # ~30x normal
-    assert acts[-1].episode.metrics["peak_value_ratio"] >= 20
+    assert acts[-1].episode.metrics["detail"]["peak_value_ratio"] >= 20  # type: ignore[index]
     assert acts[-1].op == "resolve" and acts[-1].resolution == "faded"
 
 
@@ -250,3 +250,22 @@ def test_an_engine_rebuilt_from_history_decides_exactly_like_one_that_ran_throug
 def test_severities_are_ordered_and_unknown_ones_rank_lowest() -> None:
     assert [severity_rank(s) for s in ("info", "low", "medium", "high", "critical")] == [0, 1, 2, 3, 4]
     assert severity_rank("apocalyptic") == 0
+
+
+def test_an_engine_restored_from_its_saved_state_decides_exactly_like_one_that_ran_throughout() -> None:
+    import json
+
+    onset = 40 * 6
+    buckets = market_run(codes(15), 52, shape=_pump("KRW-C07", onset))
+    continuous = run(buckets)
+    times = sorted(buckets)
+    split = onset + 2  # in the middle of the pump: an open episode must carry over too
+    first = DetectorEngine(CFG, Lifecycle(CFG, 600))
+    before = [a for t in times[:split] for a in first.step(StepInput(t, buckets[t]))]
+    saved = json.loads(json.dumps(first.to_state()))
+    second = DetectorEngine(CFG, Lifecycle(CFG, 600, first.lifecycle.episodes, first.lifecycle.cooldowns))
+    second.restore(saved)
+    after = [a for t in times[split:] for a in second.step(StepInput(t, buckets[t]))]
+    assert [(a.op, a.episode.market, a.at_ms, a.episode.severity, a.episode.metrics) for a in before + after] == [
+        (a.op, a.episode.market, a.at_ms, a.episode.severity, a.episode.metrics) for a in continuous
+    ]
