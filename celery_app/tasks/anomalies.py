@@ -26,9 +26,12 @@ def scan_anomalies() -> dict[str, Any]:
     result = run_scan(current_settings())
     for anomaly_id in result.to_interpret:
         app.send_task(INTERPRET_TASK, args=[anomaly_id], queue=Queue.LLM.value)
-    # A resolution needs no new reading: announce it (only on channels that carried the event) right away.
+    # A resolution needs no new reading: announce it right away — unless the event is being interpreted now (it
+    # opened or escalated in this very scan), whose interpretation task delivers it, reading included.
+    interpreting = set(result.to_interpret)
     for anomaly_id in dict.fromkeys(result.resolved):
-        app.send_task(DELIVER_TASK, args=[anomaly_id], queue=Queue.ALERTS.value)
+        if anomaly_id not in interpreting:
+            app.send_task(DELIVER_TASK, args=[anomaly_id], queue=Queue.ALERTS.value)
     log.info(
         "scan task done buckets=%s new=%s escalated=%s resolved=%s enqueued=%s",
         result.buckets_evaluated,
