@@ -223,3 +223,16 @@ def test_scan_and_anomalies_commands_report_the_events(
     assert "market_move" in table and "detected_at" in table
     assert main(["anomalies", "--since", "yesterday-ish"]) == 2
     assert "not an ISO timestamp" in capsys.readouterr().err
+
+
+def test_the_scan_gives_the_same_anomalies_in_timescaledb_mode(
+    scratch_db: Settings,
+    scratch_db_timescale: Settings,
+    sim_file: tuple[Path, list[dict[str, Any]], list[dict[str, Any]]],
+) -> None:
+    path, _, catalog = sim_file
+    for db in (scratch_db, scratch_db_timescale):
+        load_catalog(db, catalog)
+        load_messages(db, _read(path))
+        run_scan(db, live=False)
+    assert fetch_anomalies(scratch_db_timescale) == fetch_anomalies(scratch_db)
