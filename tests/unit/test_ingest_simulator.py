@@ -91,7 +91,9 @@ def test_a_pump_spikes_with_buyers_within_a_minute_then_reverses(
 
 
 def test_labels_follow_the_contract_and_trends_are_not_anomalous() -> None:
-    sim = MarketSimulator(markets=160, seed=3, start_ms=START_MS, plan=EventPlan(first_event_s=30, interval_s=60))
+    sim = MarketSimulator(
+        markets=160, seed=3, start_ms=START_MS, rate=10, plan=EventPlan(first_event_s=30, interval_s=60)
+    )
     list(sim.messages(330))
     labels = sim.labels()
     kinds = {label["kind"] for label in labels}
@@ -105,7 +107,7 @@ def test_labels_follow_the_contract_and_trends_are_not_anomalous() -> None:
 
 def test_a_market_wide_move_moves_most_markets_together() -> None:
     plan = EventPlan(first_event_s=60, interval_s=1000, trend_at_s=None, sequence=("market_move",))
-    sim = MarketSimulator(markets=60, seed=4, start_ms=START_MS, rate=300, plan=plan)
+    sim = MarketSimulator(markets=40, seed=4, start_ms=START_MS, rate=120, plan=plan)
     messages = list(sim.messages(130))
     move = sim.labels()[0]
     first: dict[str, float] = {}
