@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidState
 from websockets.http11 import Request, Response
 
 from fake_upbit.simulator import SimEvent
@@ -309,39 +309,62 @@ class FakeUpbitServer:
             await asyncio.sleep(10)
             await client.connection.send(b'{"status":"UP"}')
 
+    @staticmethod
+    def _write_frames(connection: ServerConnection, frames: list[bytes]) -> None:
+        """Write several binary frames with one socket write: a syscall per frame would cap the server at a few
+        thousand frames/s. Uses the sans-I/O protocol object of websockets directly (no await in between, so
+        nothing else can interleave)."""
+        if not frames:
+            return
+        protocol = connection.protocol
+        for frame in frames:
+            protocol.send_binary(frame)
+        connection.transport.write(b"".join(protocol.data_to_send()))
+        frames.clear()
+
     async def _sender(self, client: _Client) -> None:
         faults = self.faults
         connection = client.connection
+        out: list[bytes] = []
         try:
             while True:
-                message = await client.queue.get()
-                await connection.send(encode(message, client.fmt))
-                self.stats.sent += 1
-                if self.record_sent:
-                    self.sent_messages.append(message)
-                sent = self.stats.sent
-                if faults.garbage_every and sent % faults.garbage_every == 0:
-                    if not faults.max_garbage or self.stats.garbage < faults.max_garbage:
-                        junk = next(self._garbage_cycle)
-                        await connection.send(junk)
-                        self.stats.garbage += 1
-                        if self.record_sent:
-                            self.garbage_sent.append(junk)
-                if faults.stall_after and not self._stalled_once and sent >= faults.stall_after:
-                    self._stalled_once = True
-                    self.stats.stalls += 1
-                    log.info("fault: stalling connection silently after=%d", sent)
-                    self._clients.discard(client)
-                    await asyncio.Event().wait()  # silent until the client gives up
-                if faults.drop_every and sent % faults.drop_every == 0:
-                    if not faults.max_drops or self.stats.drops < faults.max_drops:
-                        self.stats.drops += 1
+                batch = [await client.queue.get()]
+                while len(batch) < 256 and not client.queue.empty():
+                    batch.append(client.queue.get_nowait())
+                for message in batch:
+                    out.append(encode(message, client.fmt))
+                    self.stats.sent += 1
+                    if self.record_sent:
+                        self.sent_messages.append(message)
+                    sent = self.stats.sent
+                    if faults.garbage_every and sent % faults.garbage_every == 0:
+                        if not faults.max_garbage or self.stats.garbage < faults.max_garbage:
+                            junk = next(self._garbage_cycle)
+                            out.append(junk)
+                            self.stats.garbage += 1
+                            if self.record_sent:
+                                self.garbage_sent.append(junk)
+                    if faults.stall_after and not self._stalled_once and sent >= faults.stall_after:
+                        self._stalled_once = True
+                        self.stats.stalls += 1
+                        self._write_frames(connection, out)
+                        log.info("fault: stalling connection silently after=%d", sent)
                         self._clients.discard(client)
-                        await self._drain(connection)
-                        log.info("fault: dropping connection after=%d drops=%d", sent, self.stats.drops)
-                        connection.transport.abort()
-                        return
-        except ConnectionClosed:
+                        await asyncio.Event().wait()  # silent until the client gives up
+                    if faults.drop_every and sent % faults.drop_every == 0:
+                        if not faults.max_drops or self.stats.drops < faults.max_drops:
+                            self.stats.drops += 1
+                            self._clients.discard(client)
+                            self._write_frames(connection, out)
+                            await self._drain(connection)
+                            log.info("fault: dropping connection after=%d drops=%d", sent, self.stats.drops)
+                            connection.transport.abort()
+                            return
+                self._write_frames(connection, out)
+                # Backpressure: let the socket drain before taking more (keeps memory bounded at max speed).
+                while connection.transport.get_write_buffer_size() > 4 * 1024 * 1024:
+                    await asyncio.sleep(0.002)
+        except (ConnectionClosed, InvalidState):
             return
 
     @staticmethod

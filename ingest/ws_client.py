@@ -142,7 +142,7 @@ class UpbitStream:
             timeout=opts.connect_timeout_s,
             suppress_origin=True,
             skip_utf8_validation=True,
-            enable_multithread=True,
+            enable_multithread=False,  # one reader thread; stop() only aborts the socket
         )
         self._ws = ws
         try:
