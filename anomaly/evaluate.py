@@ -305,3 +305,50 @@ def run_engine(
             elif act.op == "resolve":
                 row.update(status="resolved", resolution=act.resolution, resolved_at=act.at_ms)
     return sorted(out.values(), key=lambda a: (a["detected_at"], a["market"]))
+
+
+def load_labels(path: str) -> list[dict[str, Any]]:
+    """A labels file (JSON Lines, the simulator's contract format); a malformed line raises with its number."""
+    import json
+
+    out: list[dict[str, Any]] = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from exc
+            missing = {"event_id", "market", "kind", "onset_ms", "end_ms", "anomalous"} - set(item)
+            if missing:
+                raise ValueError(f"{path}:{n}: label lacks {sorted(missing)}")
+            out.append(item)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m anomaly.evaluate --labels run.labels.jsonl --markets 160 --duration-s 3600`: score the anomalies
+    already in the configured database (e.g. after `fake-upbit --simulate` → ingest → consume → `upbit-llm scan`)."""
+    import argparse
+    import json
+
+    from upbit_llm.settings import get_settings
+
+    parser = argparse.ArgumentParser(prog="python -m anomaly.evaluate", description=main.__doc__)
+    parser.add_argument("--labels", required=True, help="labels JSONL written by fake-upbit --simulate")
+    parser.add_argument("--markets", type=int, required=True, help="number of markets in the run")
+    parser.add_argument("--duration-s", type=float, required=True, help="length of the run in seconds")
+    args = parser.parse_args(argv)
+    try:
+        labels = load_labels(args.labels)
+    except (OSError, ValueError) as exc:
+        print(f"cannot read labels: {exc}")
+        return 2
+    report = score(fetch_anomalies(get_settings()), labels, markets=args.markets, duration_s=args.duration_s)
+    print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

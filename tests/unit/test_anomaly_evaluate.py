@@ -58,3 +58,22 @@ def test_delay_recall_and_false_alerts_follow_the_documented_rules() -> None:
 def test_an_alert_after_the_event_ended_does_not_count_as_caught() -> None:
     rep = score([_a("KRW-A", 901)], LABELS[:1], markets=1, duration_s=3600)
     assert rep.caught == 0 and rep.as_dict()["missed"] == ["p"] and rep.false_alerts == 0
+
+
+def test_a_labels_file_is_read_and_a_bad_line_is_reported_with_its_number(tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    import pytest
+
+    from anomaly.evaluate import load_labels
+
+    path = Path(str(tmp_path)) / "labels.jsonl"
+    path.write_text(json.dumps(LABELS[0]) + "\n\n" + json.dumps(LABELS[1]) + "\n", encoding="utf-8")
+    assert [lab["event_id"] for lab in load_labels(str(path))] == ["p", "m"]
+    path.write_text(json.dumps(LABELS[0]) + "\n{broken\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="labels.jsonl:2: not JSON"):
+        load_labels(str(path))
+    path.write_text(json.dumps({"event_id": "x"}) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="lacks"):
+        load_labels(str(path))
