@@ -35,15 +35,23 @@ def candles(
     step = STEP[interval]
     start = _bin(fresh.as_of, step) - step * (limit - 1)
     with conn.cursor() as cur:
+        # Open/close via the first/last minute of each bin (hash joins on a materialised CTE): no per-bin sort of
+        # array_agg(... ORDER BY), which costs 4x more on a week of minutes.
         cur.execute(
             """
-            SELECT date_bin(%(step)s, bucket, %(origin)s) AS t,
-                   (array_agg(open ORDER BY bucket))[1], max(high), min(low),
-                   (array_agg(close ORDER BY bucket DESC))[1], sum(volume), sum(value), sum(fills)
-            FROM ohlcv_1m
-            WHERE code = %(code)s AND bucket >= %(start)s AND bucket <= %(as_of)s
-            GROUP BY 1
-            ORDER BY 1
+            WITH m AS MATERIALIZED (
+                SELECT bucket, open, high, low, close, volume, value, fills
+                FROM ohlcv_1m
+                WHERE code = %(code)s AND bucket >= %(start)s AND bucket <= %(as_of)s
+            ), g AS (
+                SELECT date_bin(%(step)s, bucket, %(origin)s) AS t, min(bucket) AS first_b, max(bucket) AS last_b,
+                       max(high) AS high, min(low) AS low, sum(volume) AS volume, sum(value) AS value,
+                       sum(fills) AS fills
+                FROM m GROUP BY 1
+            )
+            SELECT g.t, o.open, g.high, g.low, c.close, g.volume, g.value, g.fills
+            FROM g JOIN m o ON o.bucket = g.first_b JOIN m c ON c.bucket = g.last_b
+            ORDER BY g.t
             """,
             {"step": step, "origin": _EPOCH, "code": ref.market, "start": start, "as_of": fresh.as_of},
         )

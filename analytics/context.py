@@ -27,10 +27,15 @@ def fit_to_budget(render: Callable[[int], str], levels: int, budget: int) -> str
     guarantee, not a hope.
     """
     text = ""
+    ratio: float | None = None  # tokens per character, learnt from the first count, to skip hopeless levels
     for level in range(levels):
         text = render(level)
-        if count_tokens(text) <= budget:
+        if ratio is not None and level < levels - 1 and len(text) * ratio > budget * 1.15:
+            continue
+        n = count_tokens(text)
+        if n <= budget:
             return text
+        ratio = n / max(1, len(text))
     lines = text.splitlines()
     while len(lines) > 1 and count_tokens("\n".join(lines)) > budget:
         lines.pop()

@@ -10,8 +10,12 @@ import anthropic_tokenizer
 log = logging.getLogger(__name__)
 
 
+@lru_cache(maxsize=512)
 def count_tokens(text: str) -> int:
-    """Tokens in `text` by the offline Claude BPE (an estimate of the real count; deterministic, no network)."""
+    """Tokens in `text` by the offline Claude BPE (an estimate of the real count; deterministic, no network).
+
+    Cached: a context is counted when it is fitted to its budget and again when a tool reports its size.
+    """
     if not text:
         return 0
     return int(anthropic_tokenizer.count_tokens(text))
