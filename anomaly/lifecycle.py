@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 from anomaly.detector import DetectorConfig, Trigger, severity_rank
@@ -227,7 +228,17 @@ HEADLINE = (
 )
 
 
+def _finite(value: object) -> object:
+    # jsonb rejects NaN/Infinity: an absurd input (a fill of 1e300 units) must not make the scan fail.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
 def _ordered(metrics: dict[str, object]) -> dict[str, object]:
+    metrics = {k: _finite(v) for k, v in metrics.items()}
     prior = metrics.pop("detail", None)
     head = {k: metrics[k] for k in HEADLINE if k in metrics}
     detail = {**(prior if isinstance(prior, dict) else {}), **{k: v for k, v in metrics.items() if k not in head}}

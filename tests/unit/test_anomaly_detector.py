@@ -269,3 +269,13 @@ def test_an_engine_restored_from_its_saved_state_decides_exactly_like_one_that_r
     assert [(a.op, a.episode.market, a.at_ms, a.episode.severity, a.episode.metrics) for a in before + after] == [
         (a.op, a.episode.market, a.at_ms, a.episode.severity, a.episode.metrics) for a in continuous
     ]
+
+
+def test_absurd_numbers_never_reach_the_database_as_nan_or_infinity() -> None:
+    lc = Lifecycle(CFG, cooldown_seconds=600)
+    trig = Trigger(
+        "KRW-A", "value_spike", "high", 0, 1, 100.0, {"value_ratio": float("inf"), "value_krw": float("nan")}
+    )
+    act = lc.on_trigger(trig, T0)
+    assert act is not None
+    assert act.episode.metrics["value_ratio"] is None and act.episode.metrics["value_krw"] is None
