@@ -36,7 +36,8 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("top_movers", {"window": "1h", "limit": 10}),
     ("top_movers", {"window": "24h", "limit": 10}),
     ("candles", {"coin": "KRW-BTC", "interval": "5m", "limit": 60}),
-    ("candles", {"coin": "KRW-ETH", "interval": "1h", "limit": 168}),
+    ("candles", {"coin": "KRW-ETH", "interval": "1h", "limit": 24}),
+    ("candles", {"coin": "KRW-ETH", "interval": "1h", "limit": 168}),  # a week of minutes: the stress case
     ("anomalies", {"status": "all"}),
     ("latest_summary", {}),
     ("search_markets", {"query": "비트랑 이더 어때?"}),

@@ -1,5 +1,7 @@
-"""`python -m upbit_mcp` = `upbit-llm mcp` (stdio by default)."""
+"""`python -m upbit_mcp [--transport stdio|http]`: the same as `upbit-llm mcp`."""
+
+import sys
 
 from upbit_llm.cli import main
 
-raise SystemExit(main(["mcp", *__import__("sys").argv[1:]]))
+raise SystemExit(main(["mcp", *sys.argv[1:]]))
