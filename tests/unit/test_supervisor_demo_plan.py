@@ -70,3 +70,22 @@ def test_no_web_and_no_flower_leave_those_children_out(tmp_path: Path) -> None:
     plan = build_plan(_settings(), DemoOptions(log_dir=tmp_path, web=False, flower=False), base_env={})
     names = {s.name for s in plan.specs}
     assert "web" not in names and "flower" not in names
+
+
+def test_the_status_line_shows_rate_rows_summary_and_anomalies_and_question_marks_for_unknowns() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from upbit_llm.demo.status import DemoStatus, format_status
+
+    fresh = DemoStatus(at=0, rows=0, rate=None, markets=0, summaries=0, open_anomalies=0, anomalies=0, dead_letters=0)
+    line = format_status(fresh, elapsed=5, up=8, total=8, restarts=0)
+    assert line.startswith("[00:05] 8/8 up · ingest ? rows/s") and "last summary none yet" in line
+    busy = DemoStatus(
+        at=0, rows=51_234, rate=412.4, markets=160, last_summary=datetime.now(UTC) - timedelta(seconds=35),
+        summaries=1, open_anomalies=2, anomalies=3, dead_letters=0,
+    )  # fmt: skip
+    line = format_status(busy, elapsed=135, up=7, total=8, restarts=1)
+    assert "[02:15] 7/8 up (1 restarts)" in line and "ingest 412 rows/s" in line and "rows 51,234 (160 markets)" in line
+    assert "(35s ago, 1 total)" in line and "open anomalies 2 of 3" in line
+    down = DemoStatus(at=0, db_ok=False)
+    assert "database unreachable" in format_status(down, elapsed=1, up=0, total=8, restarts=0)
