@@ -346,6 +346,6 @@ class Supervisor:
                 time.sleep(tick)
         finally:
             self.stop()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)  # type: ignore[arg-type]
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)  # type: ignore[arg-type]
         return reason["why"]
