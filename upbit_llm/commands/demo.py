@@ -101,6 +101,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"[FAIL] {s.name} at {s.address}: {s.detail}. Fix: {s.fix or 'start it'}", file=sys.stderr)
     if down:
         return 1
+    print("services: " + ", ".join(f"{s.name} {s.address} up" for s in statuses), flush=True)
     from db.migrate import MigrationError, migrate
 
     try:
@@ -132,12 +133,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  logs:            {log_dir}/<child>.log")
     for what, url in plan.urls.items():
         print(f"  {what + ':':<16} {url}")
+    # Secrets generated for this run are printed (the user needs them); ones the user set are not repeated.
     if "Flower" in plan.urls:
-        note = " (generated for this run; set FLOWER_PASSWORD to choose one)" if plan.flower_password_generated else ""
-        print(f"  Flower login:    {plan.flower_user} / {plan.flower_password}{note}")
+        if plan.flower_password_generated:
+            login = f"{plan.flower_password} (generated for this run; set FLOWER_PASSWORD to choose one)"
+        else:
+            login = "FLOWER_PASSWORD from your settings"
+        print(f"  Flower login:    {plan.flower_user} / {login}")
     if "MCP (streamable HTTP)" in plan.urls:
+        token = plan.mcp_token if plan.mcp_token_generated else "$MCP_TOKEN"
         note = "  (token generated for this run; set MCP_TOKEN to keep one)" if plan.mcp_token_generated else ""
-        print(f"  Claude Code:     {mcp_config_line(plan.urls['MCP (streamable HTTP)'], plan.mcp_token)}{note}")
+        print(f"  Claude Code:     {mcp_config_line(plan.urls['MCP (streamable HTTP)'], token)}{note}")
     if plan.labels_path:
         print(f"  event labels:    {plan.labels_path} (the simulator's injected pumps, dumps and spikes)")
     for name, why in plan.skipped.items():
