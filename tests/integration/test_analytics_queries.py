@@ -344,3 +344,17 @@ def test_tokens_command_shows_overview_within_500_tokens_and_99_percent_saving_o
         check=True,
     )
     assert "goal" in human.stdout and "met" in human.stdout and "market_overview" in human.stdout
+
+
+def test_tokens_command_on_an_empty_database_says_what_to_run(scratch_db: Settings) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "TIMESCALEDB_DBNAME": scratch_db.timescaledb_dbname,
+        "TIMESCALEDB_MODE": "off",
+        "ANTHROPIC_API_KEY": "",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "upbit_llm", "tokens"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
+    assert out.returncode == 1
+    assert "no tickers" in out.stderr and "ingest" in out.stderr
