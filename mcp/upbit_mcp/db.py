@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+import anyio
 import anyio.to_thread
 import psycopg2
 import psycopg2.extensions
@@ -31,6 +32,7 @@ class ReadOnlyPool:
         self._minconn, self._maxconn = minconn, maxconn
         self._lock = threading.Lock()
         self._users = 0
+        self._limiter: anyio.CapacityLimiter | None = None
 
     def open(self) -> None:
         """Register a user (the lifespan) and connect; a database that is down now is retried on the next call."""
@@ -92,4 +94,7 @@ class ReadOnlyPool:
 
     async def run(self, fn: Callable[[psycopg2.extensions.connection], T]) -> T:
         """Run `fn(conn)` in a worker thread (psycopg2 blocks) and return its result."""
-        return await anyio.to_thread.run_sync(self.run_sync, fn)
+        # At most `maxconn` calls run at once (the pool's size); the rest wait their turn instead of failing.
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self._maxconn)
+        return await anyio.to_thread.run_sync(self.run_sync, fn, limiter=self._limiter)

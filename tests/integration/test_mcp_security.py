@@ -192,3 +192,20 @@ def test_migrate_reapplies_the_role_grants_for_tables_created_later(small_db: Se
             assert cur.fetchone()[0] == 0  # type: ignore[index]
     finally:
         conn.close()
+
+
+def test_many_concurrent_tool_calls_queue_for_the_pool_instead_of_failing(small_db: Settings) -> None:
+    async def main() -> list[bool]:
+        async with Client(build_server(small_db)) as client:
+            results: list[bool] = []
+
+            async def one() -> None:
+                r = await client.call_tool("coin_brief", {"coin": "KRW-BTC"})
+                results.append(bool(r.is_error))
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(24):
+                    tg.start_soon(one)
+            return results
+
+    assert anyio.run(main) == [False] * 24
