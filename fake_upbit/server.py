@@ -158,8 +158,10 @@ class FakeUpbitServer:
         faults: Faults | None = None,
         labels_path: Path | None = None,
         record_sent: bool = False,
+        status_interval: float = 10.0,
     ) -> None:
         self.source = source
+        self.status_interval = status_interval
         self.host = host
         self.port = port
         self.speed = speed
@@ -212,10 +214,12 @@ class FakeUpbitServer:
             sockets = list(server.sockets)
             self.port = int(sockets[0].getsockname()[1])
             feed = asyncio.create_task(self._feed())
+            status = asyncio.create_task(self._status_loop())
             if on_ready:
                 on_ready(self)
             await self._stop.wait()
             feed.cancel()
+            status.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await feed
             for client in list(self._clients):
@@ -241,6 +245,18 @@ class FakeUpbitServer:
             self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread:
             self._thread.join(10)
+
+    def status_line(self) -> str:
+        st = self.stats
+        return (
+            f"fake-upbit clients={len(self._clients)} sent={st.sent} connections={st.connections} "
+            f"drops={st.drops} garbage={st.garbage} errors_sent={st.errors_sent} feed_done={self.feed_done}"
+        )
+
+    async def _status_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.status_interval)
+            log.info("%s", self.status_line())
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:

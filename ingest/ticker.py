@@ -196,8 +196,6 @@ def _field_error(name: str, kind: str, value: Any) -> str | None:
 
 
 _get_all = operator.itemgetter(*FIELDS)
-_FLOAT_IDX = tuple(i for i, f in enumerate(FIELDS) if f in FLOAT_FIELDS)
-_NONNEG_IDX = tuple(i for i, f in enumerate(FIELDS) if f in NON_NEGATIVE_FIELDS)
 _TEXT_IDX = tuple(i for i, f in enumerate(FIELDS) if f in TEXT_FIELDS and f not in ("type", "code"))
 _DATE_IDX = tuple(i for i, f in enumerate(FIELDS) if f in DATE_FIELDS)
 _TS_IDX = tuple(i for i, f in enumerate(FIELDS) if f in INT_FIELDS)
@@ -209,6 +207,8 @@ _ALLOWED_TYPES: tuple[frozenset[type], ...] = tuple(
     )
     for f in FIELDS
 )
+_get_floats = operator.itemgetter(*(f for f in FIELDS if f in FLOAT_FIELDS))
+_get_non_negative = operator.itemgetter(*(f for f in FIELDS if f in NON_NEGATIVE_FIELDS))
 _good_signatures: set[tuple[type, ...]] = set()
 _good_dates: set[str] = set()
 
@@ -230,11 +230,16 @@ def _fast_ok(message: dict[str, Any]) -> bool:
             _good_signatures.add(signature)
     if values[_TYPE_IDX] != "ticker" or not CODE_RE.match(values[_CODE_IDX]) or not values[_PRICE_IDX]:
         return False
-    floats = [values[i] for i in _FLOAT_IDX if values[i] is not None]
-    total = math.fsum(abs(v) for v in floats) if floats else 0.0
-    if not total <= MAX_ABS_VALUE:  # also False for NaN and infinities
+    floats = _get_floats(message)
+    if None in floats:
+        floats = [v for v in floats if v is not None]
+    # sum(map(abs)) runs in C; NaN, infinities and overflow all fail the comparison (then the slow path decides).
+    if not sum(map(abs, floats)) <= MAX_ABS_VALUE:
         return False
-    if min((values[i] for i in _NONNEG_IDX if values[i] is not None), default=0) < 0:
+    non_negative = _get_non_negative(message)
+    if None in non_negative:
+        non_negative = [v for v in non_negative if v is not None]
+    if non_negative and min(non_negative) < 0:
         return False
     for i in _TS_IDX:
         ts = values[i]
