@@ -48,7 +48,7 @@ def test_bench_prints_one_table_with_goals_ratios_and_unavailable_areas(
     code = bench_cmd.run(args, base_settings)
     text = capsys.readouterr().out
     assert code == 1  # one area failed
-    assert "consumer rows/s" in text and ">= 50000" in text and "0.50×" in text and "raw COPY" in text
+    assert "consumer rows/s" in text and ">= 50000" in text and "0.5×" in text and "raw COPY" in text
     assert "not available" in text and "bench.does_not_exist_here is not in this build" in text
     assert "failed" in text and "broker went away" in text
     data = json.loads(out.read_text())

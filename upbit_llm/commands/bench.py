@@ -120,7 +120,7 @@ def table_rows(results: list[AreaResult]) -> list[dict[str, str]]:
         for f in res.figures:
             met = "-" if f.met is None else ("yes" if f.met else "NO")
             baseline = f"{f.baseline_name} {_fmt_value(f.baseline_value, f.unit)}" if f.baseline_name else "-"
-            ratio = "-" if f.ratio is None else f"{f.ratio:.2f}×"
+            ratio = "-" if f.ratio is None else f"{f.ratio:.3g}×"
             rows.append({"area": f.area or res.area, "figure": f.name, "value": _fmt_value(f.value, f.unit),
                          "goal": f.goal or "-", "met": met, "baseline": baseline, "ratio": ratio,
                          "note": f.note})  # fmt: skip
