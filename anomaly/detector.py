@@ -42,8 +42,9 @@ class DetectorConfig:
     min_alert_value_krw: float = 3_000_000.0
     min_spike_orders: int = 8
     value_spike_order_ratio: float = 4.0
-    # Floor of the per-bucket baseline value, so a quiet market's median of ~0 cannot make any trade a "spike".
-    baseline_floor_krw: float = 200_000.0
+    # Floor of the per-bucket baseline value (≈ 430 M KRW a day), so a quiet market's median of ~0 cannot make any
+    # trade a "spike". Kept low on purpose: pumps target small caps, which trade a few hundred million KRW a day.
+    baseline_floor_krw: float = 50_000.0
     value_ratio_min: float = 8.0
     price_z_min: float = 6.0
     price_move_min_pct: float = 3.0
