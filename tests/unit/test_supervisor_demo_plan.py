@@ -89,3 +89,24 @@ def test_the_status_line_shows_rate_rows_summary_and_anomalies_and_question_mark
     assert "(35s ago, 1 total)" in line and "open anomalies 2 of 3" in line
     down = DemoStatus(at=0, db_ok=False)
     assert "database unreachable" in format_status(down, elapsed=1, up=0, total=8, restarts=0)
+
+
+def test_the_warm_up_history_ends_now_at_the_prices_the_live_simulator_starts_from() -> None:
+    from fake_upbit.simulator import MarketSimulator
+    from ingest.ticker import validate
+    from upbit_llm.demo.history import mirrored
+
+    pivot = 1_767_243_600_000
+    forward = list(MarketSimulator(markets=5, seed=7, start_ms=pivot, rate=50, events=False).messages(60))
+    history = [mirrored(m, pivot) for m in forward]
+    assert all(pivot - 61_000 <= m["trade_timestamp"] <= pivot for m in history)
+    for m in history:
+        validate(m)  # still a valid Upbit ticker (dates and times follow the mirrored timestamp)
+    live_first = {}
+    for m in MarketSimulator(markets=5, seed=7, start_ms=pivot, rate=50, events=False).messages(60):
+        live_first.setdefault(m["code"], m["trade_price"])
+    history_last = {}
+    for m in sorted(history, key=lambda m: m["trade_timestamp"]):
+        history_last[m["code"]] = m["trade_price"]
+    for code, price in live_first.items():  # the seam: within a few ticks of the same price, no jump
+        assert abs(history_last[code] - price) / price < 0.005, (code, history_last[code], price)

@@ -15,6 +15,8 @@ import argparse
 import logging
 import sys
 import time
+from datetime import UTC, datetime
+from typing import Any
 
 from upbit_llm.logging_setup import configure_logging
 from upbit_llm.settings import Settings
@@ -22,18 +24,37 @@ from upbit_llm.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def mirrored(message: dict[str, Any], pivot_ms: int) -> dict[str, Any]:
+    """The message moved to time `2 * pivot - t` (trade date/time strings follow)."""
+    out = dict(message)
+    ms = 2 * pivot_ms - int(message["trade_timestamp"])
+    when = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    out["trade_timestamp"] = ms
+    out["trade_date"] = when.strftime("%Y%m%d")
+    out["trade_time"] = when.strftime("%H%M%S")
+    if isinstance(message.get("timestamp"), int):
+        out["timestamp"] = 2 * pivot_ms - int(message["timestamp"])
+    return out
+
+
 def publish_history(settings: Settings, *, minutes: float, markets: int, rate: float, seed: int) -> int:
-    """Publish `minutes` of simulated messages ending now; returns how many were acknowledged by Kafka."""
+    """Publish `minutes` of simulated messages ending now; returns how many were acknowledged by Kafka.
+
+    The simulator always starts at its base prices, and so does the live fake-upbit started next. To make the
+    history end where the live stream begins (no price jump at the seam, which the detector would rightly flag),
+    the history is the simulation of the *next* `minutes` mirrored in time around now: it ends at the base prices.
+    """
     from fake_upbit.simulator import MarketSimulator
     from ingest.producer import TickerProducer, ensure_topics
 
     ensure_topics(settings)
     producer = TickerProducer(settings, linger_ms=20, client_id="upbit-llm-demo-history")
-    start_ms = int(time.time() * 1000 - minutes * 60_000)
-    sim = MarketSimulator(markets=markets, seed=seed, start_ms=start_ms, rate=rate, events=False)
+    pivot_ms = int(time.time() * 1000)
+    sim = MarketSimulator(markets=markets, seed=seed, start_ms=pivot_ms, rate=rate, events=False)
     sent = 0
     began = time.monotonic()
     for message in sim.messages(minutes * 60):
+        message = mirrored(message, pivot_ms)
         producer.send_ticker(message, int(message.get("timestamp") or message["trade_timestamp"]), source="history")
         sent += 1
         if sent % 20_000 == 0:
