@@ -151,7 +151,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str) -> Iter
     settings = next(gen)
     tmp = tmp_path_factory.mktemp("demo")
     run = start_demo(
-        tmp, settings, kafka_bootstrap, "--duration", "480", "--summary-interval", "60", "--first-summary-after", "45"
+        tmp, settings, kafka_bootstrap, "--duration", "600", "--summary-interval", "60", "--first-summary-after", "45"
     )
     try:
         yield run
@@ -224,7 +224,7 @@ def test_a_market_summary_and_an_injected_anomaly_appear_and_show_in_the_cli(dem
             conn.close()
         return bool(injected & flagged) or ("MARKET" in injected and "MARKET" in flagged)
 
-    assert _wait(injected_market_flagged, timeout=300, every=5), demo.output()
+    assert _wait(injected_market_flagged, timeout=420, every=5), demo.output()
     cli = [sys.executable, "-m", "upbit_llm"]
     anomalies = subprocess.run(
         [*cli, "anomalies", "--json"], env=demo.env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
