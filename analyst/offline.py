@@ -20,72 +20,79 @@ def _coin(line: CoinLine, quote: str, lang: str) -> str:
     return f"{short_code(line.market, quote)}{name} {fmt_pct(line.change_24h_pct)}"
 
 
+# The market summary's wording per language; one code path (summary_text) fills in the figures.
+_SUMMARY_PHRASES: dict[str, dict[str, str]] = {
+    "ko": {
+        "header": "{mark} {as_of} 기준 업비트 {quote} 마켓 {markets}개",
+        "breadth": "- 전일 종가 대비 상승 {up} · 하락 {down} · 보합 {flat}",
+        "breadth_5m": "; 5분 상승 {up} · 하락 {down}",
+        "breadth_1h": "; 1시간 상승 {up} · 하락 {down}",
+        "majors_suffix": " (24시간)",
+        "gainers": "- 24시간 상승 상위: ",
+        "losers": "- 24시간 하락 상위: ",
+        "movers": "- 최근 5분 급변: {movers}",
+        "leader": "; 상위 {market}",
+        "value": "- 거래대금 24시간 {v24}, 최근 1시간 {v1}{leader}",
+        "anomalies": "- 진행 중인 이상 징후 {count}건: {items}",
+        "no_anomalies": "- 진행 중인 이상 징후 없음",
+        "since": "- 직전 요약 이후: ",
+        "no_changes": "첫 요약이거나 큰 변화 없음",
+    },
+    "en": {
+        "header": "{mark} Upbit {quote} market as of {as_of}, {markets} markets",
+        "breadth": "- vs previous close up {up}, down {down}, flat {flat}",
+        "breadth_5m": "; 5m up {up}/down {down}",
+        "breadth_1h": "; 1h up {up}/down {down}",
+        "majors_suffix": " (24h)",
+        "gainers": "- top gainers 24h: ",
+        "losers": "- top losers 24h: ",
+        "movers": "- sharpest 5m moves: {movers}",
+        "leader": "; leader {market}",
+        "value": "- value traded 24h {v24}, last hour {v1}{leader}",
+        "anomalies": "- open anomalies {count}: {items}",
+        "no_anomalies": "- no open anomalies",
+        "since": "- since the previous summary: ",
+        "no_changes": "first summary or no big change",
+    },
+}
+
+
 def summary_text(overview: MarketOverview, changes: list[str], lang: str) -> str:
     """A market summary in at most eight bullet lines."""
     q = overview.quote
     as_of = fmt_time(overview.freshness.as_of)
     b, b5, b1 = overview.breadth_prev_close, overview.breadth_5m, overview.breadth_1h
-    lines: list[str] = []
-    if lang == "ko":
-        lines.append(f"{MARK['ko']} {as_of} 기준 업비트 {q} 마켓 {overview.markets}개")
-        line = f"- 전일 종가 대비 상승 {b.up} · 하락 {b.down} · 보합 {b.flat}"
-        line += f"; 5분 상승 {b5.up} · 하락 {b5.down}" if b5.total else ""
-        line += f"; 1시간 상승 {b1.up} · 하락 {b1.down}" if b1.total else ""
-        lines.append(line)
-        majors = [
-            f"{label} {fmt_price(c.price)} {fmt_pct(c.change_24h_pct)}"
-            for label, c in (("BTC", overview.btc), ("ETH", overview.eth))
-            if c is not None
-        ]
-        if majors:
-            lines.append("- " + ", ".join(majors) + " (24시간)")
-        if overview.gainers:
-            lines.append("- 24시간 상승 상위: " + ", ".join(_coin(c, q, lang) for c in overview.gainers[:3]))
-        if overview.losers:
-            lines.append("- 24시간 하락 상위: " + ", ".join(_coin(c, q, lang) for c in overview.losers[:3]))
-        if overview.movers_5m:
-            movers = ", ".join(f"{short_code(c.market, q)} {fmt_pct(c.change_5m_pct)}" for c in overview.movers_5m[:3])
-            lines.append(f"- 최근 5분 급변: {movers}")
-        v24, v1 = fmt_krw(overview.value_24h_upbit_krw), fmt_krw(overview.value_1h_fills_krw)
-        leader = f"; 상위 {short_code(overview.value_leaders[0].market, q)}" if overview.value_leaders else ""
-        lines.append(f"- 거래대금 24시간 {v24}, 최근 1시간 {v1}{leader}")
-        if overview.open_anomalies_count:
-            items = "; ".join(f"{short_code(a.market, q)} {a.kind} ({a.severity})" for a in overview.open_anomalies[:3])
-            lines.append(f"- 진행 중인 이상 징후 {overview.open_anomalies_count}건: {items}")
-        else:
-            lines.append("- 진행 중인 이상 징후 없음")
-        lines.append("- 직전 요약 이후: " + ("; ".join(changes) if changes else "첫 요약이거나 큰 변화 없음"))
+    phrase_lang = "ko" if lang == "ko" else "en"  # any other language gets the English wording
+    p = _SUMMARY_PHRASES[phrase_lang]
+    lines: list[str] = [p["header"].format(mark=MARK[phrase_lang], as_of=as_of, quote=q, markets=overview.markets)]
+    line = p["breadth"].format(up=b.up, down=b.down, flat=b.flat)
+    line += p["breadth_5m"].format(up=b5.up, down=b5.down) if b5.total else ""
+    line += p["breadth_1h"].format(up=b1.up, down=b1.down) if b1.total else ""
+    lines.append(line)
+    majors = [
+        f"{label} {fmt_price(c.price)} {fmt_pct(c.change_24h_pct)}"
+        for label, c in (("BTC", overview.btc), ("ETH", overview.eth))
+        if c is not None
+    ]
+    if majors:
+        lines.append("- " + ", ".join(majors) + p["majors_suffix"])
+    if overview.gainers:
+        lines.append(p["gainers"] + ", ".join(_coin(c, q, lang) for c in overview.gainers[:3]))
+    if overview.losers:
+        lines.append(p["losers"] + ", ".join(_coin(c, q, lang) for c in overview.losers[:3]))
+    if overview.movers_5m:
+        movers = ", ".join(f"{short_code(c.market, q)} {fmt_pct(c.change_5m_pct)}" for c in overview.movers_5m[:3])
+        lines.append(p["movers"].format(movers=movers))
+    v24, v1 = fmt_krw(overview.value_24h_upbit_krw), fmt_krw(overview.value_1h_fills_krw)
+    leaders = overview.value_leaders
+    leader = p["leader"].format(market=short_code(leaders[0].market, q)) if leaders else ""
+    lines.append(p["value"].format(v24=v24, v1=v1, leader=leader))
+    if overview.open_anomalies_count:
+        items = "; ".join(f"{short_code(a.market, q)} {a.kind} ({a.severity})" for a in overview.open_anomalies[:3])
+        lines.append(p["anomalies"].format(count=overview.open_anomalies_count, items=items))
     else:
-        lines.append(f"{MARK['en']} Upbit {q} market as of {as_of}, {overview.markets} markets")
-        line = f"- vs previous close up {b.up}, down {b.down}, flat {b.flat}"
-        line += f"; 5m up {b5.up}/down {b5.down}" if b5.total else ""
-        line += f"; 1h up {b1.up}/down {b1.down}" if b1.total else ""
-        lines.append(line)
-        majors = [
-            f"{label} {fmt_price(c.price)} {fmt_pct(c.change_24h_pct)}"
-            for label, c in (("BTC", overview.btc), ("ETH", overview.eth))
-            if c is not None
-        ]
-        if majors:
-            lines.append("- " + ", ".join(majors) + " (24h)")
-        if overview.gainers:
-            lines.append("- top gainers 24h: " + ", ".join(_coin(c, q, lang) for c in overview.gainers[:3]))
-        if overview.losers:
-            lines.append("- top losers 24h: " + ", ".join(_coin(c, q, lang) for c in overview.losers[:3]))
-        if overview.movers_5m:
-            movers = ", ".join(f"{short_code(c.market, q)} {fmt_pct(c.change_5m_pct)}" for c in overview.movers_5m[:3])
-            lines.append(f"- sharpest 5m moves: {movers}")
-        v24, v1 = fmt_krw(overview.value_24h_upbit_krw), fmt_krw(overview.value_1h_fills_krw)
-        leader = f"; leader {short_code(overview.value_leaders[0].market, q)}" if overview.value_leaders else ""
-        lines.append(f"- value traded 24h {v24}, last hour {v1}{leader}")
-        if overview.open_anomalies_count:
-            items = "; ".join(f"{short_code(a.market, q)} {a.kind} ({a.severity})" for a in overview.open_anomalies[:3])
-            lines.append(f"- open anomalies {overview.open_anomalies_count}: {items}")
-        else:
-            lines.append("- no open anomalies")
-        lines.append(
-            "- since the previous summary: " + ("; ".join(changes) if changes else "first summary or no big change")
-        )
+        lines.append(p["no_anomalies"])
+    lines.append(p["since"] + ("; ".join(changes) if changes else p["no_changes"]))
     return "\n".join(lines)
 
 
