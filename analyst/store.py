@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import psycopg2.extensions
 import psycopg2.extras
@@ -17,6 +17,32 @@ import psycopg2.extras
 from analyst.usage import Usage
 
 log = logging.getLogger(__name__)
+
+
+# The llm_results columns a producer writes (id and created_at come from the table's defaults).
+RESULT_COLUMNS: Final = (
+    "kind",
+    "window_key",
+    "window_start",
+    "window_end",
+    "as_of",
+    "language",
+    "model",
+    "offline",
+    "question",
+    "markets",
+    "context",
+    "context_tokens",
+    "text",
+    "payload",
+    "grounded",
+    "grounding_issues",
+    "changes",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "latency_ms",
+)
 
 
 @dataclass(frozen=True)
@@ -101,29 +127,7 @@ def latest_result(
 
 def insert_result(conn: psycopg2.extensions.connection, values: dict[str, Any]) -> tuple[int, bool]:
     """Insert an llm_results row unless (kind, window_key) exists. Returns (id, inserted)."""
-    cols = [
-        "kind",
-        "window_key",
-        "window_start",
-        "window_end",
-        "as_of",
-        "language",
-        "model",
-        "offline",
-        "question",
-        "markets",
-        "context",
-        "context_tokens",
-        "text",
-        "payload",
-        "grounded",
-        "grounding_issues",
-        "changes",
-        "input_tokens",
-        "output_tokens",
-        "cost_usd",
-        "latency_ms",
-    ]
+    cols = RESULT_COLUMNS
     json_cols = {"context", "payload", "grounding_issues", "changes"}
     params = [psycopg2.extras.Json(values.get(c), dumps=_dumps) if c in json_cols else values.get(c) for c in cols]
     placeholders = ", ".join(["%s"] * len(cols))

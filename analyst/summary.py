@@ -9,7 +9,7 @@ from typing import Any, Final, Literal
 
 from analyst import offline
 from analyst.generate import generate
-from analyst.store import fetch_result, insert_result, latest_result, link_calls, window_lock
+from analyst.store import RESULT_COLUMNS, fetch_result, insert_result, latest_result, link_calls, window_lock
 from analytics.context import OVERVIEW_BUDGET, fmt_time, short_code
 from analytics.models import MarketOverview
 from analytics.overview import market_overview
@@ -21,6 +21,8 @@ from upbit_llm.settings import Settings
 log = logging.getLogger(__name__)
 
 KIND: Final = "market_summary"
+# What CLI --json and task results show of a stored row: every column but the bulky context JSON.
+PUBLIC_FIELDS: Final = ("id", *(c for c in RESULT_COLUMNS if c != "context"), "created_at")
 
 
 class NoMarketData(RuntimeError):
@@ -188,31 +190,7 @@ def produce_summary(
 
 def public_fields(row: dict[str, Any]) -> dict[str, Any]:
     """The stored row without the bulky context JSON (what CLI --json and task results show)."""
-    keep = (
-        "id",
-        "kind",
-        "window_key",
-        "window_start",
-        "window_end",
-        "as_of",
-        "language",
-        "model",
-        "offline",
-        "question",
-        "markets",
-        "context_tokens",
-        "text",
-        "payload",
-        "grounded",
-        "grounding_issues",
-        "changes",
-        "input_tokens",
-        "output_tokens",
-        "cost_usd",
-        "latency_ms",
-        "created_at",
-    )
-    out = {k: row.get(k) for k in keep if k in row}
+    out = {k: row.get(k) for k in PUBLIC_FIELDS if k in row}
     for k, v in list(out.items()):
         if isinstance(v, datetime):
             out[k] = v.isoformat()
