@@ -13,7 +13,7 @@ import psycopg2.extensions
 
 from analyst import grounding, prompts
 from analyst.pricing import OFFLINE_MODEL, cost_usd
-from analyst.store import CallRecord, record_call
+from analyst.store import CallRecord, fetch_result, insert_result, link_calls, record_call
 from analyst.usage import LLMError, Usage
 from upbit_llm.settings import Settings
 
@@ -176,3 +176,31 @@ def generate(
         call_ids=call_ids,
         regenerated=len(call_ids) > 1,
     )
+
+
+def store_generation(
+    conn: psycopg2.extensions.connection, gen: Generation, values: dict[str, Any]
+) -> tuple[int, bool, dict[str, Any]]:
+    """Store the llm_results row of a generation and link its llm_calls rows to it.
+
+    `values` holds the task's own columns; the model, grounding, tokens, cost and latency come from `gen`.
+    Returns (result id, whether this call inserted it, the stored row).
+    """
+    result_id, inserted = insert_result(
+        conn,
+        {
+            **values,
+            "model": gen.model,
+            "offline": gen.offline,
+            "grounded": gen.grounded,
+            "grounding_issues": gen.issues,
+            "input_tokens": gen.usage.input_tokens,
+            "output_tokens": gen.usage.output_tokens,
+            "cost_usd": gen.cost_usd,
+            "latency_ms": gen.latency_ms,
+        },
+    )
+    link_calls(conn, gen.call_ids, result_id)
+    row = fetch_result(conn, values["kind"], values["window_key"])
+    assert row is not None
+    return result_id, inserted, row

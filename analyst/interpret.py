@@ -11,8 +11,8 @@ from typing import Any, Final
 import psycopg2.extras
 
 from analyst import offline
-from analyst.generate import generate
-from analyst.store import fetch_result, insert_result, link_calls, window_lock
+from analyst.generate import generate, store_generation
+from analyst.store import fetch_result, window_lock
 from analytics.context import fmt_time
 from analytics.models import CoinBrief
 from analytics.tokens import count_tokens
@@ -149,8 +149,9 @@ def _produce(
     )
     reading = parse_reading(gen.text)
     as_of = (brief.freshness.as_of if brief else None) or row["detected_at"]
-    result_id, _ = insert_result(
+    _, _, stored = store_generation(
         conn,
+        gen,
         {
             "kind": KIND,
             "window_key": key,
@@ -158,22 +159,11 @@ def _produce(
             "window_end": row["detected_at"],
             "as_of": as_of,
             "language": lang,
-            "model": gen.model,
-            "offline": gen.offline,
             "markets": [row["market"]],
             "context": {"text": context_text, "anomaly_id": row["id"]},
             "context_tokens": context_tokens,
             "text": reading["text"],
             "payload": reading,
-            "grounded": gen.grounded,
-            "grounding_issues": gen.issues,
-            "input_tokens": gen.usage.input_tokens,
-            "output_tokens": gen.usage.output_tokens,
-            "cost_usd": gen.cost_usd,
-            "latency_ms": gen.latency_ms,
         },
     )
-    link_calls(conn, gen.call_ids, result_id)
-    stored = fetch_result(conn, KIND, key)
-    assert stored is not None
     return stored

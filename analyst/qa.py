@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from analyst import offline
-from analyst.generate import generate
-from analyst.store import fetch_result, insert_result, link_calls, window_lock
+from analyst.generate import generate, store_generation
+from analyst.store import fetch_result, window_lock
 from analytics.context import COIN_BRIEF_BUDGET, fmt_time
 from analytics.models import CoinBrief, MarketRef
 from analytics.resolver import find_coins, resolve
@@ -145,31 +145,22 @@ def answer_question(settings: Settings, question: str, *, client: Any = None) ->
                     question=question,
                     client=client,
                 )
-                result_id, _ = insert_result(
+                _, _, row = store_generation(
                     conn,
+                    gen,
                     {
                         "kind": KIND,
                         "window_key": key,
                         "as_of": as_of,
                         "language": lang,
-                        "model": gen.model,
-                        "offline": gen.offline,
                         "question": question,
                         "markets": markets,
                         "context": {"text": context_text, "briefs": [b.model_dump(mode="json") for b in briefs]},
                         "context_tokens": context_tokens,
                         "text": gen.text,
                         "payload": {"attempts": gen.attempts, "cache_read_tokens": gen.usage.cache_read_tokens},
-                        "grounded": gen.grounded,
-                        "grounding_issues": gen.issues,
-                        "input_tokens": gen.usage.input_tokens,
-                        "output_tokens": gen.usage.output_tokens,
-                        "cost_usd": gen.cost_usd,
-                        "latency_ms": gen.latency_ms,
                     },
                 )
-                link_calls(conn, gen.call_ids, result_id)
-                row = fetch_result(conn, KIND, key)
                 cached = False
             else:
                 cached = True

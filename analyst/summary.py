@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 from analyst import offline
-from analyst.generate import generate
-from analyst.store import RESULT_COLUMNS, fetch_result, insert_result, latest_result, link_calls, window_lock
+from analyst.generate import generate, store_generation
+from analyst.store import RESULT_COLUMNS, fetch_result, latest_result, window_lock
 from analytics.context import OVERVIEW_BUDGET, fmt_time, short_code
 from analytics.models import MarketOverview
 from analytics.overview import market_overview
@@ -141,8 +141,9 @@ def produce_summary(
                 offline_text=lambda: offline.summary_text(overview, changes, lang),
                 client=client,
             )
-            result_id, inserted = insert_result(
+            result_id, inserted, row = store_generation(
                 conn,
+                gen,
                 {
                     "kind": KIND,
                     "window_key": window_key,
@@ -150,29 +151,18 @@ def produce_summary(
                     "window_end": end,
                     "as_of": overview.freshness.as_of,
                     "language": lang,
-                    "model": gen.model,
-                    "offline": gen.offline,
                     "markets": [],
                     "context": {"text": context_text, "overview": overview.model_dump(mode="json")},
                     "context_tokens": context_tokens,
                     "text": gen.text,
                     "payload": {"attempts": gen.attempts, "regenerated": gen.regenerated},
-                    "grounded": gen.grounded,
-                    "grounding_issues": gen.issues,
                     "changes": {
                         "previous_id": previous["id"] if previous else None,
                         "previous_as_of": prev_as_of,
                         "items": changes,
                     },
-                    "input_tokens": gen.usage.input_tokens,
-                    "output_tokens": gen.usage.output_tokens,
-                    "cost_usd": gen.cost_usd,
-                    "latency_ms": gen.latency_ms,
                 },
             )
-            link_calls(conn, gen.call_ids, result_id)
-            row = fetch_result(conn, KIND, window_key)
-            assert row is not None
             log.info(
                 "summary stored window=%s id=%s inserted=%s model=%s grounded=%s context_tokens=%s cost_usd=%s",
                 window_key,
