@@ -15,6 +15,7 @@ from analyst import grounding, prompts
 from analyst.pricing import OFFLINE_MODEL, cost_usd
 from analyst.store import CallRecord, fetch_result, insert_result, link_calls, record_call
 from analyst.usage import LLMError, Usage
+from analytics.tokens import count_tokens
 from upbit_llm.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class Generation:
     usage: Usage
     cost_usd: Decimal
     latency_ms: int
+    context_tokens: int
     grounded: bool
     issues: list[dict[str, Any]]
     attempts: int
@@ -42,7 +44,6 @@ def generate(
     task: prompts.Task,
     window_key: str,
     context_text: str,
-    context_tokens: int,
     offline_text: Callable[[], str],
     question: str | None = None,
     extra_allowed: Iterable[str] = (),
@@ -51,9 +52,12 @@ def generate(
 ) -> Generation:
     """Produce the text for one task. Raises LLMError when Claude fails (the failed call is recorded).
 
+    The context's token count is recorded with every call and carried in the Generation.
+
     `grounding_text` extracts the prose to check from the reply (e.g. the "text" field of a JSON answer).
     """
     language = settings.report_language
+    context_tokens = count_tokens(context_text)
     allowed = [question or "", *extra_allowed]
     select = grounding_text or (lambda t: t)
 
@@ -87,6 +91,7 @@ def generate(
             usage=Usage(),
             cost_usd=Decimal(0),
             latency_ms=latency,
+            context_tokens=context_tokens,
             grounded=report.ok,
             issues=report.as_list(),
             attempts=1,
@@ -170,6 +175,7 @@ def generate(
         usage=total_usage,
         cost_usd=total_cost,
         latency_ms=total_latency,
+        context_tokens=context_tokens,
         grounded=report.ok,
         issues=report.as_list(),
         attempts=len(call_ids),
@@ -183,7 +189,7 @@ def store_generation(
 ) -> tuple[int, bool, dict[str, Any]]:
     """Store the llm_results row of a generation and link its llm_calls rows to it.
 
-    `values` holds the task's own columns; the model, grounding, tokens, cost and latency come from `gen`.
+    `values` holds the task's own columns; the model, grounding, token counts, cost and latency come from `gen`.
     Returns (result id, whether this call inserted it, the stored row).
     """
     result_id, inserted = insert_result(
@@ -198,6 +204,7 @@ def store_generation(
             "output_tokens": gen.usage.output_tokens,
             "cost_usd": gen.cost_usd,
             "latency_ms": gen.latency_ms,
+            "context_tokens": gen.context_tokens,
         },
     )
     link_calls(conn, gen.call_ids, result_id)

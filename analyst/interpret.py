@@ -134,7 +134,6 @@ def _produce(
         extra = market_overview(conn).to_context(budget=max(100, settings.llm_max_context_tokens - EVENT_BUDGET))
     conn.commit()
     context_text = event_text + ("\n" + extra if extra else "")
-    context_tokens = count_tokens(context_text)
     lang = settings.report_language
     gen = generate(
         settings,
@@ -142,7 +141,6 @@ def _produce(
         task=KIND,
         window_key=key,
         context_text=context_text,
-        context_tokens=context_tokens,
         offline_text=lambda: json.dumps(offline.interpretation(row, brief, lang), ensure_ascii=False),
         grounding_text=lambda t: parse_reading(t)["text"],
         client=client,
@@ -161,7 +159,6 @@ def _produce(
             "language": lang,
             "markets": [row["market"]],
             "context": {"text": context_text, "anomaly_id": row["id"]},
-            "context_tokens": context_tokens,
             "text": reading["text"],
             "payload": reading,
         },

@@ -14,7 +14,6 @@ from analyst.store import fetch_result, window_lock
 from analytics.context import COIN_BRIEF_BUDGET, fmt_time
 from analytics.models import CoinBrief, MarketRef
 from analytics.resolver import find_coins, resolve
-from analytics.tokens import count_tokens
 from db.connection import connect
 from upbit_llm.settings import Settings
 
@@ -133,14 +132,12 @@ def answer_question(settings: Settings, question: str, *, client: Any = None) ->
                 context_text = "\n\n".join(b.to_context(budget=per_coin) for b in briefs)
                 if missing:
                     context_text += "\nno ticker data yet: " + ", ".join(missing)
-                context_tokens = count_tokens(context_text)
                 gen = generate(
                     settings,
                     conn,
                     task=KIND,
                     window_key=key,
                     context_text=context_text,
-                    context_tokens=context_tokens,
                     offline_text=lambda: offline.coin_answer(briefs, lang),
                     question=question,
                     client=client,
@@ -156,7 +153,6 @@ def answer_question(settings: Settings, question: str, *, client: Any = None) ->
                         "question": question,
                         "markets": markets,
                         "context": {"text": context_text, "briefs": [b.model_dump(mode="json") for b in briefs]},
-                        "context_tokens": context_tokens,
                         "text": gen.text,
                         "payload": {"attempts": gen.attempts, "cache_read_tokens": gen.usage.cache_read_tokens},
                     },

@@ -130,14 +130,12 @@ def produce_summary(
             lang = settings.report_language
             changes = describe_changes(prev_overview, overview, lang)
             context_text = build_context(settings, overview, changes, prev_as_of)
-            context_tokens = count_tokens(context_text)
             gen = generate(
                 settings,
                 conn,
                 task=KIND,
                 window_key=window_key,
                 context_text=context_text,
-                context_tokens=context_tokens,
                 offline_text=lambda: offline.summary_text(overview, changes, lang),
                 client=client,
             )
@@ -153,7 +151,6 @@ def produce_summary(
                     "language": lang,
                     "markets": [],
                     "context": {"text": context_text, "overview": overview.model_dump(mode="json")},
-                    "context_tokens": context_tokens,
                     "text": gen.text,
                     "payload": {"attempts": gen.attempts, "regenerated": gen.regenerated},
                     "changes": {
@@ -170,7 +167,7 @@ def produce_summary(
                 inserted,
                 gen.model,
                 gen.grounded,
-                context_tokens,
+                gen.context_tokens,
                 gen.cost_usd,
             )
             return SummaryOutcome("created" if inserted else "exists", row)
