@@ -101,10 +101,44 @@ def _parts(pairs: list[tuple[str, object, str]]) -> str:
     return ", ".join(f"{label} {text}".strip() for label, value, text in pairs if value is not None)
 
 
+# The coin answer's wording per language; one code path (coin_answer) fills in the figures.
+_COIN_PHRASES: dict[str, dict[str, str]] = {
+    "ko": {
+        "24h": "24시간",
+        "1h": "1시간",
+        "5m": "5분",
+        "value_1h": "최근 1시간 거래대금",
+        "vs_normal": "평소 대비",
+        "buy_share": "매수 비중",
+        "opening": "{name}: {as_of} 기준 {price} {quote}",
+        "day_range": " 오늘 범위 {low}-{high}",
+        "day_position": " 중 {position} 위치.",
+        "warning": "투자유의",
+        "flags": " 유의 표시: ",
+        "anomalies": " 이상 징후: ",
+    },
+    "en": {
+        "24h": "24h",
+        "1h": "1h",
+        "5m": "5m",
+        "value_1h": "value traded last hour",
+        "vs_normal": "versus normal",
+        "buy_share": "buy share",
+        "opening": "{name}: as of {as_of} {price} {quote}",
+        "day_range": " Day range {low}-{high}",
+        "day_position": ", now at {position} of it.",
+        "warning": "warning",
+        "flags": " Flags: ",
+        "anomalies": " Anomalies: ",
+    },
+}
+
+
 def coin_answer(briefs: list[CoinBrief], lang: str) -> str:
     """An answer about one or more coins: price, changes, value versus normal, position in range, anomalies."""
     lines = [MARK[lang]]
     ko = lang == "ko"
+    p = _COIN_PHRASES["ko" if ko else "en"]
     for b in briefs:
         r = b.ref
         as_of = fmt_time(b.freshness.as_of)
@@ -115,50 +149,32 @@ def coin_answer(briefs: list[CoinBrief], lang: str) -> str:
         )
         changes = _parts(
             [
-                ("24시간" if ko else "24h", b.change_24h_pct, fmt_pct(b.change_24h_pct)),
-                ("1시간" if ko else "1h", b.change_1h_pct, fmt_pct(b.change_1h_pct)),
-                ("5분" if ko else "5m", b.change_5m_pct, fmt_pct(b.change_5m_pct)),
+                (p["24h"], b.change_24h_pct, fmt_pct(b.change_24h_pct)),
+                (p["1h"], b.change_1h_pct, fmt_pct(b.change_1h_pct)),
+                (p["5m"], b.change_5m_pct, fmt_pct(b.change_5m_pct)),
             ]
         )
         activity = _parts(
             [
-                (
-                    "최근 1시간 거래대금" if ko else "value traded last hour",
-                    b.value_1h_fills_krw,
-                    fmt_krw(b.value_1h_fills_krw),
-                ),
-                ("평소 대비" if ko else "versus normal", b.value_vs_baseline, fmt_ratio(b.value_vs_baseline)),
-                ("매수 비중" if ko else "buy share", b.buy_share_1h_pct, fmt_share(b.buy_share_1h_pct)),
+                (p["value_1h"], b.value_1h_fills_krw, fmt_krw(b.value_1h_fills_krw)),
+                (p["vs_normal"], b.value_vs_baseline, fmt_ratio(b.value_vs_baseline)),
+                (p["buy_share"], b.buy_share_1h_pct, fmt_share(b.buy_share_1h_pct)),
             ]
         )
-        if ko:
-            text = f"{name}: {as_of} 기준 {fmt_price(b.price)} {r.quote}" + (f", {changes}" if changes else "") + "."
-            if activity:
-                text += f" {activity}."
-            if b.day_low is not None and b.day_high is not None:
-                text += f" 오늘 범위 {fmt_price(b.day_low)}-{fmt_price(b.day_high)}"
-                text += f" 중 {fmt_share(b.day_position_pct)} 위치." if b.day_position_pct is not None else "."
-            flags = (["투자유의"] if r.warning else []) + r.caution
-            if flags:
-                text += " 유의 표시: " + ", ".join(flags) + "."
-            if b.anomalies:
-                text += (
-                    " 이상 징후: " + "; ".join(f"{a.kind} ({a.severity}, {a.status})" for a in b.anomalies[:2]) + "."
-                )
-        else:
-            text = f"{name}: as of {as_of} {fmt_price(b.price)} {r.quote}" + (f", {changes}" if changes else "") + "."
-            if activity:
-                text += f" {activity[0].upper()}{activity[1:]}."
-            if b.day_low is not None and b.day_high is not None:
-                text += f" Day range {fmt_price(b.day_low)}-{fmt_price(b.day_high)}"
-                text += f", now at {fmt_share(b.day_position_pct)} of it." if b.day_position_pct is not None else "."
-            flags = (["warning"] if r.warning else []) + r.caution
-            if flags:
-                text += " Flags: " + ", ".join(flags) + "."
-            if b.anomalies:
-                text += (
-                    " Anomalies: " + "; ".join(f"{a.kind} ({a.severity}, {a.status})" for a in b.anomalies[:2]) + "."
-                )
+        text = p["opening"].format(name=name, as_of=as_of, price=fmt_price(b.price), quote=r.quote)
+        text += (f", {changes}" if changes else "") + "."
+        if activity:
+            # English starts a new sentence here; Korean has no capitals (the activity text stays as it is).
+            text += f" {activity}." if ko else f" {activity[0].upper()}{activity[1:]}."
+        if b.day_low is not None and b.day_high is not None:
+            text += p["day_range"].format(low=fmt_price(b.day_low), high=fmt_price(b.day_high))
+            position = b.day_position_pct
+            text += p["day_position"].format(position=fmt_share(position)) if position is not None else "."
+        flags = ([p["warning"]] if r.warning else []) + r.caution
+        if flags:
+            text += p["flags"] + ", ".join(flags) + "."
+        if b.anomalies:
+            text += p["anomalies"] + "; ".join(f"{a.kind} ({a.severity}, {a.status})" for a in b.anomalies[:2]) + "."
         lines.append(text)
     return "\n".join(lines)
 
