@@ -23,12 +23,10 @@ from collections import Counter
 from statistics import median
 from typing import Any
 
-import psycopg2
-
 from anomaly.evaluate import fetch_anomalies, score
 from anomaly.scan import ScanOptions, run_scan
 from bench.common import BenchFigure, percentile
-from db.connection import connect
+from db.connection import connect, drop_database
 from db.migrate import migrate
 from upbit_llm.settings import Settings
 
@@ -50,18 +48,6 @@ def _bench_settings(settings: Settings) -> Settings:
             "timescaledb_mode": "on" if settings.timescaledb_mode == "on" else "off",
         }
     )
-
-
-def _drop_database(settings: Settings) -> None:
-    conn = psycopg2.connect(settings.database_dsn("postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (settings.timescaledb_dbname,),
-        )
-        cur.execute(f'DROP DATABASE IF EXISTS "{settings.timescaledb_dbname}"')
-    conn.close()
 
 
 def _naive_window_ms(settings: Settings, end_ms: int) -> float:
@@ -155,7 +141,7 @@ def run(
         anomalies = fetch_anomalies(bench)
         report = score(anomalies, sim.labels(), markets=markets, duration_s=duration)
     finally:
-        _drop_database(bench)
+        drop_database(bench)
     by_kind = Counter(o.kind for o in report.outcomes if o.caught)
     total_kind = Counter(o.kind for o in report.outcomes)
     kinds = ", ".join(f"{k} {by_kind[k]}/{n}" for k, n in sorted(total_kind.items()))

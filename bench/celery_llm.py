@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from bench.common import BenchFigure
+from db.connection import drop_database
 from upbit_llm.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def _prepare(settings: Settings, markets: int, seconds: float) -> tuple[Settings
     bs = settings.model_copy(
         update={"timescaledb_dbname": settings.timescaledb_dbname + "_bench_llm", "timescaledb_mode": mode}
     )
-    _drop_database(bs)  # a fresh database each run: a few minutes of data are cheap, stale schemas are not
+    drop_database(bs)  # a fresh database each run: a few minutes of data are cheap, stale schemas are not
     ensure_database(bs)
     migrate(bs)
     sim = MarketSimulator(markets=markets, seed=11, start_ms=int(time.time() * 1000 - seconds * 1000), rate=100)
@@ -65,24 +66,6 @@ def _prepare(settings: Settings, markets: int, seconds: float) -> tuple[Settings
     finally:
         conn.close()
     return bs, messages
-
-
-def _drop_database(settings: Settings) -> None:
-    from psycopg2 import sql
-
-    from db.connection import connect
-
-    conn = connect(settings, dbname="postgres")
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (settings.timescaledb_dbname,),
-            )
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(settings.timescaledb_dbname)))
-    finally:
-        conn.close()
 
 
 def run(

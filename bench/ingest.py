@@ -30,6 +30,7 @@ import orjson
 import psycopg2
 
 from bench.common import BenchFigure, percentile
+from db.connection import drop_database
 from db.migrate import migrate
 from fake_upbit.simulator import MarketSimulator
 from ingest.consumer import TickerConsumer
@@ -59,18 +60,6 @@ def _bench_settings(settings: Settings, kafka: str) -> Settings:
             "timescaledb_mode": "on" if settings.timescaledb_mode == "on" else "off",
         }
     )
-
-
-def _drop_database(settings: Settings) -> None:
-    conn = psycopg2.connect(settings.database_dsn("postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (settings.timescaledb_dbname,),
-        )
-        cur.execute(f'DROP DATABASE IF EXISTS "{settings.timescaledb_dbname}"')
-    conn.close()
 
 
 def _truncate(settings: Settings) -> None:
@@ -317,7 +306,7 @@ def run(settings: Settings, quick: bool = False, **_kw: object) -> list[BenchFig
         except subprocess.TimeoutExpired:
             tansu.kill()
         try:
-            _drop_database(bench)
+            drop_database(bench)
         except psycopg2.Error as exc:
             log.warning("bench database not dropped: %s", exc)
     return figures

@@ -95,3 +95,19 @@ def ensure_database(settings: Settings, dbname: str | None = None) -> bool:
             return True
     finally:
         conn.close()
+
+
+def drop_database(settings: Settings, dbname: str | None = None) -> None:
+    """Drop a database (scratch and benchmark ones), ending its sessions first. Missing is fine."""
+    name = dbname or settings.timescaledb_dbname
+    conn = connect(settings, dbname="postgres")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()

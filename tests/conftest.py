@@ -45,19 +45,8 @@ def base_settings() -> Settings:
     return _test_settings()
 
 
-def _drop_database(settings: Settings, name: str) -> None:
-    conn = psycopg2.connect(settings.database_dsn("postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    conn.close()
-
-
 def make_scratch_db(**overrides: object) -> Iterator[Settings]:
+    from db.connection import drop_database
     from db.migrate import migrate
 
     name = f"test_{uuid.uuid4().hex[:12]}"
@@ -66,7 +55,7 @@ def make_scratch_db(**overrides: object) -> Iterator[Settings]:
     try:
         yield settings
     finally:
-        _drop_database(settings, name)
+        drop_database(settings, name)
 
 
 @pytest.fixture
