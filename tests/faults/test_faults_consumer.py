@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from db.connection import drop_database
 from ingest.ticker import message_id
-from tests.conftest import _drop_database, _test_settings
+from tests.conftest import _test_settings
 from tests.faults.conftest import FaultReport
 from tests.faults.helpers import (
     KafkaFeeder,
@@ -104,7 +105,7 @@ def private_db() -> Iterator[tuple[PrivatePostgres, Settings]]:
         yield pg, settings
     finally:
         try:
-            _drop_database(settings, "faults_restart")
+            drop_database(settings, "faults_restart")
         except Exception:  # noqa: BLE001 - the cluster is destroyed next anyway
             pass
         pg.destroy()
