@@ -7,42 +7,10 @@ from datetime import date, datetime
 
 import psycopg2.extensions
 
-# The Upbit ticker fields as Upbit sends them (DEFAULT format), in ticker_latest.
-RAW_FIELDS = (
-    "type",
-    "code",
-    "opening_price",
-    "high_price",
-    "low_price",
-    "trade_price",
-    "prev_closing_price",
-    "change",
-    "change_price",
-    "signed_change_price",
-    "change_rate",
-    "signed_change_rate",
-    "trade_volume",
-    "acc_trade_volume",
-    "acc_trade_volume_24h",
-    "acc_trade_price",
-    "acc_trade_price_24h",
-    "trade_date",
-    "trade_time",
-    "trade_timestamp",
-    "ask_bid",
-    "acc_ask_volume",
-    "acc_bid_volume",
-    "highest_52_week_price",
-    "highest_52_week_date",
-    "lowest_52_week_price",
-    "lowest_52_week_date",
-    "market_state",
-    "is_trading_suspended",
-    "delisting_date",
-    "market_warning",
-    "timestamp",
-    "stream_type",
-)
+from ingest.ticker import FIELDS
+
+# The Upbit ticker fields as Upbit sends them (DEFAULT format), as stored in ticker_latest: one list, ingest's.
+RAW_FIELDS = FIELDS
 
 
 def _jsonable(value: object) -> object:
