@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg2
 import pytest
 
 from fake_upbit.server import Faults
@@ -14,21 +13,12 @@ from fake_upbit.simulator import MarketSimulator
 from fake_upbit.sources import FileSource, SimulatedSource
 from ingest.ticker import FIELDS, message_id
 from tests.support.pipeline import Pipeline, fill_via_pipeline
+from tests.support.rows import query_rows
 from upbit_llm.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 START_MS = 1_767_243_600_000  # 2026-01-01 05:00 UTC
-
-
-def _query(settings: Settings, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = psycopg2.connect(settings.database_dsn())
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params or None)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def _recorded_stream(path: Path) -> list[dict[str, Any]]:
@@ -67,14 +57,14 @@ def test_recorded_stream_with_same_millisecond_fills_and_huge_values_is_stored_e
     columns = ", ".join(f'"{f}"' for f in FIELDS if not f.endswith("_date")) + ", trade_date"
     stored = {
         str(r[0]): r[1:]
-        for r in _query(scratch_db, f"SELECT msg_id, {columns} FROM ticker_data")  # noqa: S608 (constant list)
+        for r in query_rows(scratch_db, f"SELECT msg_id, {columns} FROM ticker_data")  # noqa: S608 (constant list)
     }
     assert len(stored) == len(recorded)
     names = [f for f in FIELDS if not f.endswith("_date")] + ["trade_date"]
     for message in recorded:
         row = stored[str(message_id(message))]
         assert dict(zip(names, row, strict=True)) == {name: message[name] for name in names}
-    same_ms = _query(
+    same_ms = query_rows(
         scratch_db,
         "SELECT count(*), min(acc_trade_volume) FROM ticker_data WHERE code = 'KRW-PEPE' AND trade_timestamp = %s",
         (START_MS + 20_500,),
@@ -96,10 +86,10 @@ def test_ten_dropped_connections_are_reconnected_recorded_as_gaps_and_lose_nothi
     assert gaps == 10
     assert dead == 0
     sent_ids = {str(message_id(m)) for m in pipe.server.sent_messages}
-    stored_ids = {str(r[0]) for r in _query(scratch_db, "SELECT msg_id FROM ticker_data")}
+    stored_ids = {str(r[0]) for r in query_rows(scratch_db, "SELECT msg_id FROM ticker_data")}
     assert rows == len(sent_ids) == len(stored_ids)
     assert stored_ids == sent_ids
-    for start, end, reason in _query(scratch_db, "SELECT gap_start, gap_end, reason FROM ingest_gaps"):
+    for start, end, reason in query_rows(scratch_db, "SELECT gap_start, gap_end, reason FROM ingest_gaps"):
         assert end is not None and end >= start
         assert reason.startswith("websocket disconnect")
 
@@ -114,13 +104,13 @@ def test_ten_thousand_malformed_frames_become_dead_letters_with_reasons_and_the_
     assert pipe.server.stats.garbage == 10_000
     assert rows == pipe.server.stats.sent
     assert dead == 10_000
-    reasons = dict(_query(scratch_db, "SELECT stage, count(*) FROM dead_letters WHERE reason <> '' GROUP BY stage"))
+    reasons = dict(query_rows(scratch_db, "SELECT stage, count(*) FROM dead_letters WHERE reason <> '' GROUP BY stage"))
     assert reasons == {"ws": 10_000}
-    samples = [r[0] for r in _query(scratch_db, "SELECT DISTINCT reason FROM dead_letters")]
+    samples = [r[0] for r in query_rows(scratch_db, "SELECT DISTINCT reason FROM dead_letters")]
     assert any(s.startswith("not valid JSON") for s in samples)
     assert any("trade_price is not a number" in s for s in samples)
     assert any("is not a market code" in s for s in samples)
-    assert _query(scratch_db, "SELECT count(*) FROM ticker_data WHERE code ILIKE '%drop table%'") == [(0,)]
+    assert query_rows(scratch_db, "SELECT count(*) FROM ticker_data WHERE code ILIKE '%drop table%'") == [(0,)]
 
 
 def test_a_silent_connection_is_recycled_by_the_watchdog_and_recorded_as_a_gap(
@@ -134,7 +124,7 @@ def test_a_silent_connection_is_recycled_by_the_watchdog_and_recorded_as_a_gap(
         assert pipe.ingest.stream.stats.watchdog_recycles >= 1
     assert pipe.server.stats.stalls == 1
     assert rows == pipe.server.stats.sent
-    closed = _query(scratch_db, "SELECT reason FROM ingest_gaps WHERE gap_end IS NOT NULL")
+    closed = query_rows(scratch_db, "SELECT reason FROM ingest_gaps WHERE gap_end IS NOT NULL")
     assert len(closed) == 1
     assert "no data for" in closed[0][0]
 
@@ -143,6 +133,6 @@ def test_fill_via_pipeline_fills_catalog_ticks_and_latest_prices(scratch_db: Set
     summary = fill_via_pipeline(scratch_db, kafka_bootstrap, markets=160, duration_s=30, seed=2)
     assert summary.sent == summary.stored > 1_000
     assert summary.dead_letters == 0
-    assert _query(scratch_db, "SELECT count(*) FROM markets WHERE listed") == [(160,)]
-    assert _query(scratch_db, "SELECT korean_name FROM markets WHERE code = 'KRW-W'") == [("웜홀",)]
-    assert _query(scratch_db, "SELECT count(*) FROM ticker_latest")[0][0] > 100
+    assert query_rows(scratch_db, "SELECT count(*) FROM markets WHERE listed") == [(160,)]
+    assert query_rows(scratch_db, "SELECT korean_name FROM markets WHERE code = 'KRW-W'") == [("웜홀",)]
+    assert query_rows(scratch_db, "SELECT count(*) FROM ticker_latest")[0][0] > 100

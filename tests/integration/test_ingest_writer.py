@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import psycopg2
 import pytest
 
 from fake_upbit.simulator import MarketSimulator
 from ingest.ticker import FIELDS, InvalidMessage, message_id
-from tests.support.rows import load_catalog, load_messages
+from tests.support.rows import load_catalog, load_messages, query_rows
 from upbit_llm.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 START_MS = 1_767_243_600_000  # 2026-01-01 05:00 UTC
-
-
-def _fetch(settings: Settings, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    conn = psycopg2.connect(settings.database_dsn())
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params or None)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def test_simulated_messages_are_stored_once_each_with_the_values_sent(scratch_db: Settings) -> None:
@@ -32,12 +21,12 @@ def test_simulated_messages_are_stored_once_each_with_the_values_sent(scratch_db
     assert load_messages(scratch_db, messages) == len(messages)
     # A second delivery of the same messages stores nothing new.
     assert load_messages(scratch_db, messages) == 0
-    assert _fetch(scratch_db, "SELECT count(*) FROM ticker_data")[0][0] == len(messages)
+    assert query_rows(scratch_db, "SELECT count(*) FROM ticker_data")[0][0] == len(messages)
 
     columns = ", ".join(f'"{f}"' for f in FIELDS)
     stored = {
         row[0]: row[1:]
-        for row in _fetch(
+        for row in query_rows(
             scratch_db,
             f"SELECT msg_id::text, {columns}, "  # noqa: S608 (constant column list)
             "to_char(highest_52_week_date, 'YYYY-MM-DD'), to_char(lowest_52_week_date, 'YYYY-MM-DD') "
@@ -61,7 +50,7 @@ def test_fills_sharing_a_millisecond_and_volumes_above_1e12_are_all_kept(scratch
         for i in range(13)
     ]
     assert load_messages(scratch_db, fills) == 13
-    rows = _fetch(scratch_db, "SELECT acc_trade_volume FROM ticker_data ORDER BY acc_trade_volume")
+    rows = query_rows(scratch_db, "SELECT acc_trade_volume FROM ticker_data ORDER BY acc_trade_volume")
     assert [r[0] for r in rows] == [f["acc_trade_volume"] for f in fills]
 
 
@@ -70,7 +59,7 @@ def test_latest_price_never_moves_back_to_an_older_message(scratch_db: Settings)
     newest, older = msgs[-1], msgs[0]
     load_messages(scratch_db, [newest])
     load_messages(scratch_db, [older])
-    rows = _fetch(scratch_db, "SELECT trade_timestamp, trade_price FROM ticker_latest WHERE code = 'KRW-BTC'")
+    rows = query_rows(scratch_db, "SELECT trade_timestamp, trade_price FROM ticker_latest WHERE code = 'KRW-BTC'")
     assert rows == [(newest["trade_timestamp"], newest["trade_price"])]
 
 
@@ -97,8 +86,8 @@ def test_a_row_the_database_refuses_becomes_a_dead_letter_and_the_rest_are_store
     finally:
         conn.close()
     assert result.inserted == 50
-    assert _fetch(scratch_db, "SELECT count(*) FROM ticker_data")[0][0] == 50
-    letters = _fetch(scratch_db, "SELECT stage, source, dedup_key, raw, reason FROM dead_letters")
+    assert query_rows(scratch_db, "SELECT count(*) FROM ticker_data")[0][0] == 50
+    letters = query_rows(scratch_db, "SELECT stage, source, dedup_key, raw, reason FROM dead_letters")
     assert len(letters) == 1
     assert letters[0][:4] == ("consumer", "upbit_ticker/0/7", "upbit_ticker/0/7", '{"broken": true}')
     assert "database refused the row" in str(letters[0][4])

@@ -32,3 +32,14 @@ def load_catalog(settings: Settings, catalog: Sequence[Mapping[str, Any]]) -> in
         return store_catalog(conn, catalog).total
     finally:
         conn.close()
+
+
+def query_rows(settings: Settings, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run one read query on the settings' database and return every row (tests' assertions read through this)."""
+    conn = connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, tuple(params) or None)
+            return cur.fetchall()
+    finally:
+        conn.close()
