@@ -47,7 +47,8 @@ class Scenario:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        now = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=MINUTES)
+        # Minute-aligned, and 15 s back so the last tick (10 s into its minute) is never in the future.
+        now = (datetime.now(UTC) - timedelta(seconds=15)).replace(second=0, microsecond=0) - timedelta(minutes=MINUTES)
         self.t0 = now  # minute 0 bucket start
         self.ms = lambda m: int((now + timedelta(minutes=m, seconds=10)).timestamp() * 1000)
         load_catalog(
