@@ -26,7 +26,7 @@ from kafka.structs import OffsetAndMetadata
 from db.connection import DatabaseUnavailable, connect
 from ingest.dead_letters import DeadLetter
 from ingest.ticker import InvalidMessage, canonical_bytes, is_simple, to_default, validation_errors
-from ingest.writer import PreparedRow, WriteResult, copy_line, write_batch
+from ingest.writer import PreparedRow, WriteResult, canonical_row, copy_line, write_batch
 from upbit_llm.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class TickerConsumer:
         self,
         settings: Settings,
         *,
-        batch_size: int = 20_000,
+        batch_size: int = 5_000,
         batch_timeout_s: float = 0.25,
         max_messages: int = 0,
         status: Callable[[str], None] | None = None,
@@ -79,6 +79,7 @@ class TickerConsumer:
         self.batch_size = batch_size
         self.batch_timeout_s = batch_timeout_s
         self.poll_records = 500  # records (each one or more messages) per poll()
+        self._per_record = 1.0  # messages per record, recent average (sizes the polls)
         self.max_messages = max_messages
         self.stats = ConsumerStats()
         self._status = status
@@ -132,30 +133,40 @@ class TickerConsumer:
             return 1
         received_all = (headers.get("received_at") or b"").split(b",")
         canonical_ok = headers.get("fmt") == b"canonical"
-        lines = value.split(b"\n") if b"\n" in value else [value]
+        lines = value.split(b"\n")
+        several = len(lines) > 1
+        rows, event_ms = batch.rows, batch.event_ms
         for index, line in enumerate(lines):
-            where = source if len(lines) == 1 else f"{source}#{index}"
+            where = f"{source}#{index}" if several else source
             received_raw = received_all[index] if index < len(received_all) else b""
             received = int(received_raw) if received_raw.isdigit() else None
-            self._add_line(batch, line, where, received, canonical_ok)
+            # The common case (our producer's canonical, valid lines) in one fused pass; anything else — SIMPLE,
+            # foreign encodings, unknown keys, invalid or not JSON — takes the general path with reasons.
+            row = canonical_row(line, received, where) if canonical_ok else None
+            if row is not None:
+                rows.append(row)
+                if received is not None and len(event_ms) < 2_000:
+                    event_ms.append(received)
+                continue
+            try:
+                message = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                batch.dead.append(DeadLetter("consumer", f"not valid JSON: {exc}", line, where, where))
+                continue
+            self._add_message(batch, message, line, where, received)
         return len(lines)
 
-    def _add_line(self, batch: Batch, value: bytes, source: str, received: int | None, canonical_ok: bool) -> None:
-        try:
-            message = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            batch.dead.append(DeadLetter("consumer", f"not valid JSON: {exc}", value, source, source))
-            return
+    def _add_message(self, batch: Batch, message: object, value: bytes, source: str, received: int | None) -> None:
+        """The general path: SIMPLE → DEFAULT, validation with reasons, and the id hashed from the canonical form
+        (whatever the producer sent, the same message always gets the same id)."""
         if type(message) is dict and is_simple(message):
-            message, canonical_ok = to_default(message), False
+            message = to_default(message)
         reasons = validation_errors(message)
         if reasons:
             batch.dead.append(DeadLetter("consumer", str(InvalidMessage(reasons)), value, source, source))
             return
-        # Our producer writes canonical lines (header fmt=canonical): hash them as they are; anything else is
-        # re-encoded so the same message always gets the same id.
-        canonical = value if canonical_ok else canonical_bytes(message)
-        line = copy_line(message, canonical, received)
+        assert isinstance(message, dict)
+        line = copy_line(message, canonical_bytes(message), received)
         order = (message["trade_timestamp"], message.get("timestamp") or 0)
         batch.rows.append(PreparedRow(line, message["code"], order, source, value))
         if received is not None and len(batch.event_ms) < 2_000:
@@ -281,16 +292,22 @@ class TickerConsumer:
                     else:
                         self.consumer.resume(*assignment)
                     paused = full
-                # Small polls keep poll() frequent (the group's max_poll_interval) however big the batch grows.
-                want = min(self.poll_records, self.batch_size - len(batch))
+                # Small polls keep poll() frequent (the group's max_poll_interval) however big the batch grows, and
+                # keep batches near batch_size messages: a record holds 1 (live) to 200 (burst, backfill) messages.
+                want = min(self.poll_records, int((self.batch_size - len(batch)) / self._per_record) + 1)
                 if self.max_messages:
                     want = min(want, max(1, self.max_messages - taken))
                 polled = self.consumer.poll(timeout_ms=100, max_records=max(1, want))
                 if polled and self.stats.first_record_at is None:
                     self.stats.first_record_at = time.monotonic()
+                polled_records = polled_messages = 0
                 for records in polled.values():
                     for record in records:
-                        taken += self._add(batch, record)
+                        polled_messages += self._add(batch, record)
+                    polled_records += len(records)
+                if polled_records:
+                    taken += polled_messages
+                    self._per_record = 0.7 * self._per_record + 0.3 * (polled_messages / polled_records)
                 age = time.monotonic() - batch.started
                 limit_hit = bool(self.max_messages) and taken >= self.max_messages
                 if batch and not paused and (len(batch) >= self.batch_size or age >= self.batch_timeout_s or limit_hit):

@@ -17,7 +17,8 @@ import math
 import operator
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -107,7 +108,7 @@ MAX_ABS_VALUE = 1e300  # larger doubles are garbage, not prices
 MAX_TEXT_LEN = 200
 
 # Columns written by the consumer, in COPY order (ticker_data's columns minus the ones with defaults).
-COLUMNS: tuple[str, ...] = ("time", "code", "msg_id", *(f for f in FIELDS if f != "code"), "received_at", "extra")
+COLUMNS: tuple[str, ...] = ("time", "msg_id", *FIELDS, "received_at", "extra")
 
 
 class InvalidMessage(ValueError):
@@ -196,10 +197,9 @@ def _field_error(name: str, kind: str, value: Any) -> str | None:
 
 
 _get_all = operator.itemgetter(*FIELDS)
-_TEXT_IDX = tuple(i for i, f in enumerate(FIELDS) if f in TEXT_FIELDS and f not in ("type", "code"))
-_DATE_IDX = tuple(i for i, f in enumerate(FIELDS) if f in DATE_FIELDS)
-_TS_IDX = tuple(i for i, f in enumerate(FIELDS) if f in INT_FIELDS)
-_CODE_IDX, _TYPE_IDX, _PRICE_IDX = FIELDS.index("code"), FIELDS.index("type"), FIELDS.index("trade_price")
+CODE_INDEX, TRADE_TIMESTAMP_INDEX = FIELDS.index("code"), FIELDS.index("trade_timestamp")
+TIMESTAMP_INDEX = FIELDS.index("timestamp")
+_TYPE_IDX, _PRICE_IDX = FIELDS.index("type"), FIELDS.index("trade_price")
 _ALLOWED_TYPES: tuple[frozenset[type], ...] = tuple(
     frozenset(
         {"float": {float, int}, "int": {int}, "date": {str}, "bool": {bool}, "text": {str}}[_KIND_OF[f]]
@@ -207,61 +207,96 @@ _ALLOWED_TYPES: tuple[frozenset[type], ...] = tuple(
     )
     for f in FIELDS
 )
-_get_floats = operator.itemgetter(*(f for f in FIELDS if f in FLOAT_FIELDS))
-_get_non_negative = operator.itemgetter(*(f for f in FIELDS if f in NON_NEGATIVE_FIELDS))
-_good_signatures: set[tuple[type, ...]] = set()
+_NONE = type(None)
+
+
+def _index_getter(indexes: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """itemgetter that always returns a tuple (also for zero or one index)."""
+    if not indexes:
+        return lambda _values: ()
+    if len(indexes) == 1:
+        index = indexes[0]
+        return lambda values: (values[index],)
+    return operator.itemgetter(*indexes)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """For one type signature (the types of the 33 values, so which are null): getters of the non-null values
+    each check reads, so `fields_ok` runs a few C-level calls instead of loops over fields."""
+
+    signed: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    non_negative: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    timestamps: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    dates: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    texts: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+
+
+def _plan(signature: tuple[type, ...]) -> _Plan | None:
+    """The checks for values of these types, or None when a type is not allowed for its field."""
+    if not all(t in allowed for t, allowed in zip(signature, _ALLOWED_TYPES, strict=True)):
+        return None
+    present = [(i, f) for i, (f, t) in enumerate(zip(FIELDS, signature, strict=True)) if t is not _NONE]
+    return _Plan(
+        signed=_index_getter([i for i, f in present if f in FLOAT_FIELDS - NON_NEGATIVE_FIELDS]),
+        non_negative=_index_getter([i for i, f in present if f in NON_NEGATIVE_FIELDS]),
+        timestamps=_index_getter([i for i, f in present if f in INT_FIELDS]),
+        dates=_index_getter([i for i, f in present if f in DATE_FIELDS]),
+        texts=_index_getter([i for i, f in present if f in TEXT_FIELDS and f not in ("type", "code")]),
+    )
+
+
+_plans: dict[tuple[type, ...], _Plan | None] = {}
 _good_dates: set[str] = set()
 
 
-def _fast_ok(message: dict[str, Any]) -> bool:
-    """True when a complete, well-typed message passes every check — the common case, without building reasons.
-    False means "look closer": `validation_errors` then runs the field-by-field checks."""
+def fields_of(message: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The 33 values of a message that has exactly the 33 ticker fields (in FIELDS order), else None."""
     if len(message) != len(FIELDS):
-        return False
+        return None
     try:
-        values = _get_all(message)
+        return _get_all(message)  # type: ignore[no-any-return]
     except KeyError:
-        return False
+        return None
+
+
+def fields_ok(values: tuple[Any, ...]) -> bool:
+    """True when the 33 values (FIELDS order) pass every check — the common case, in a few C-level calls per check
+    (planned once per type signature). False means "look closer": `validation_errors` then runs the
+    field-by-field checks that produce the reasons."""
     signature = tuple(map(type, values))
-    if signature not in _good_signatures:
-        if not all(t in allowed for t, allowed in zip(signature, _ALLOWED_TYPES, strict=True)):
-            return False
-        if len(_good_signatures) < 4096:
-            _good_signatures.add(signature)
-    if values[_TYPE_IDX] != "ticker" or not CODE_RE.match(values[_CODE_IDX]) or not values[_PRICE_IDX]:
+    plan = _plans.get(signature, False)
+    if plan is False:
+        plan = _plan(signature)
+        if len(_plans) < 4096:
+            _plans[signature] = plan
+    if plan is None:
         return False
-    floats = _get_floats(message)
-    if None in floats:
-        floats = [v for v in floats if v is not None]
-    # sum(map(abs)) runs in C; NaN, infinities and overflow all fail the comparison (then the slow path decides).
-    if not sum(map(abs, floats)) <= MAX_ABS_VALUE:
+    if values[_TYPE_IDX] != "ticker" or not CODE_RE.match(values[CODE_INDEX]) or not values[_PRICE_IDX]:
         return False
-    non_negative = _get_non_negative(message)
-    if None in non_negative:
-        non_negative = [v for v in non_negative if v is not None]
-    if non_negative and min(non_negative) < 0:
+    # min/sum run in C. Once the unsigned values are ≥ 0, their sum plus |signed ones| bounds every magnitude;
+    # NaN, infinities and overflow all fail a comparison (then the slow path decides).
+    non_negative = plan.non_negative(values)
+    if non_negative and not min(non_negative) >= 0:
         return False
-    for i in _TS_IDX:
-        ts = values[i]
-        if ts is not None and not MIN_TIMESTAMP_MS <= ts <= MAX_TIMESTAMP_MS:
+    if not sum(non_negative) + sum(map(abs, plan.signed(values))) <= MAX_ABS_VALUE:
+        return False
+    timestamps = plan.timestamps(values)
+    if timestamps and not (MIN_TIMESTAMP_MS <= min(timestamps) and max(timestamps) <= MAX_TIMESTAMP_MS):
+        return False
+    dates = plan.dates(values)
+    if dates and not _good_dates.issuperset(dates):
+        if not all(map(_date_ok, dates)):
             return False
-    for i in _DATE_IDX:
-        date = values[i]
-        if date is not None and date not in _good_dates:
-            if not _date_ok(date):
-                return False
-            if len(_good_dates) < 100_000:
-                _good_dates.add(date)
-    for i in _TEXT_IDX:
-        text = values[i]
-        if text is not None and (len(text) > MAX_TEXT_LEN or "\x00" in text):
-            return False
-    return True
+        if len(_good_dates) < 100_000:
+            _good_dates.update(dates)
+    texts = plan.texts(values)
+    return not texts or (max(map(len, texts)) <= MAX_TEXT_LEN and "\x00" not in "".join(texts))
 
 
 def validation_errors(message: Any) -> list[str]:
     """Every reason this message cannot be stored; empty when it is valid. Unknown enum values are fine."""
-    if type(message) is dict and _fast_ok(message):
+    if type(message) is dict and (values := fields_of(message)) is not None and fields_ok(values):
         return []
     if not isinstance(message, dict):
         return [f"not a JSON object (got {type(message).__name__})"]

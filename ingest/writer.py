@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import io
 import logging
-import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,16 +23,27 @@ import psycopg2.errors
 import psycopg2.extensions
 
 from ingest.dead_letters import DeadLetter, raw_text, write_dead_letters
-from ingest.ticker import COLUMNS, FIELDS, SIMPLE_KEYS, canonical_bytes, validate
+from ingest.ticker import (
+    CODE_INDEX,
+    COLUMNS,
+    FIELDS,
+    SIMPLE_KEYS,
+    TIMESTAMP_INDEX,
+    TRADE_TIMESTAMP_INDEX,
+    canonical_bytes,
+    fields_of,
+    fields_ok,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 
 STAGING = "ticker_staging"
 _COLUMN_LIST = ", ".join(f'"{c}"' for c in COLUMNS)
-_FIELDS_AFTER_CODE = tuple(f for f in FIELDS if f != "code")
 _UPDATE_SET = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in (*COLUMNS, "ingested_at") if c != "code")
 
-_CREATE_STAGING = f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (LIKE ticker_data INCLUDING DEFAULTS)"
+# One round trip: the per-connection staging table, emptied for this use.
+_RESET_STAGING = f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (LIKE ticker_data INCLUDING DEFAULTS); TRUNCATE {STAGING}"
 _MOVE = (
     f"INSERT INTO ticker_data ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {STAGING} "  # noqa: S608 (constants)
     "ON CONFLICT (code, time, msg_id) DO NOTHING"
@@ -49,14 +59,13 @@ _LATEST = (
     '>= (ticker_latest.trade_timestamp, COALESCE(ticker_latest."timestamp", 0))'
 )
 
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_get_fields = operator.itemgetter(*_FIELDS_AFTER_CODE)
-_TABS = len(COLUMNS) - 1
 _second_cache: dict[int, str] = {}
-# COPY reads `None` as NULL: rows are built with one C-level `"\t".join(map(str, values))` (str(None) == "None",
-# str(True) == "True" which PostgreSQL reads as a boolean). A text value that is literally "None" or needs escaping
-# takes the slow path, which writes it as `\None` (COPY matches NULL before removing backslashes).
-COPY_OPTIONS = "(NULL 'None')"
+# COPY rows are CSV with NULL 'null'. The fast path builds a row as one orjson array (C speed, ~2 µs against ~8 µs
+# for `str()` of 33 values): the text between its brackets is already a CSV record when no value needed a JSON
+# escape (no backslash anywhere) — strings are "quoted", None is an unquoted `null` (→ NULL; a quoted "null" stays
+# text), true/false and numbers are what PostgreSQL reads. Rows with a backslash (a quote or a control character
+# in some text) or unknown keys (→ `extra`) take the slow path, which quotes CSV-style.
+COPY_OPTIONS = "(FORMAT csv, NULL 'null')"
 
 
 def _timestamp_text(ms: int) -> str:
@@ -71,51 +80,77 @@ def _timestamp_text(ms: int) -> str:
     return f"{prefix}.{milli:03d}+00"
 
 
-def _slow_text(value: Any) -> str:
+def _csv_field(value: Any) -> str:
     if value is None:
-        return "None"
-    if isinstance(value, str):
-        escaped = value.translate(_ESCAPES)
-        return "\\" + escaped if escaped == "None" else escaped
-    return str(value)
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value)
+    return '"' + text.replace('"', '""') + '"'
 
 
-def copy_line(message: Mapping[str, Any], canonical: bytes, received_at_ms: int | None) -> str:
-    """One COPY text line (with newline, NULL 'None') for a validated DEFAULT message and its canonical bytes."""
+def copy_line(message: Mapping[str, Any], canonical: bytes, received_at_ms: int | None) -> bytes:
+    """One COPY CSV line (with newline; see COPY_OPTIONS) for a validated DEFAULT message and its canonical bytes."""
     msg_id = hashlib.blake2b(canonical, digest_size=16).hexdigest()
-    try:
-        values = _get_fields(message)
-    except KeyError:
-        values = tuple(message.get(name) for name in _FIELDS_AFTER_CODE)
     trade_ts = message["trade_timestamp"]
     received = received_at_ms if received_at_ms is not None else message.get("timestamp") or trade_ts
-    extra = None
-    if len(message) != len(SIMPLE_KEYS) or "code" not in message:
-        unknown = {k: v for k, v in message.items() if k not in SIMPLE_KEYS}
-        extra = orjson.dumps(unknown).decode() if unknown else None
-    head = (_timestamp_text(trade_ts), message["code"], msg_id)
-    tail = (_timestamp_text(int(received)), extra)
-    line = "\t".join(map(str, (*head, *values, *tail)))
-    if (
-        line.count("\t") != _TABS
-        or "\\" in line
-        or "\n" in line
-        or "\r" in line
-        or line.count("None") != values.count(None) + (extra is None)
-    ):
-        line = "\t".join(map(_slow_text, (*head, *values, *tail)))
-    return line + "\n"
+    head = (_timestamp_text(trade_ts), msg_id)
+    received_text = _timestamp_text(int(received))
+    values = fields_of(message) if isinstance(message, dict) else None
+    if values is not None:
+        row = orjson.dumps((*head, *values, received_text, None))
+        if b"\\" not in row:
+            return row[1:-1] + b"\n"
+    unknown = {k: v for k, v in message.items() if k not in SIMPLE_KEYS}
+    extra = orjson.dumps(unknown).decode() if unknown else None
+    fields = (message.get(name) for name in FIELDS)
+    return (",".join(map(_csv_field, (*head, *fields, received_text, extra))) + "\n").encode()
 
 
-@dataclass
+@dataclass(slots=True)
 class PreparedRow:
     """A validated message ready for COPY, with what the writer needs to upsert latest or dead-letter it."""
 
-    line: str
+    line: bytes  # COPY CSV record with its newline
     code: str
     order: tuple[int, int]  # (trade_timestamp, timestamp): which message of a market is the latest
     source: str | None = None  # kafka topic/partition/offset
     raw: bytes | str | None = None
+
+
+def canonical_row(line: bytes, received_at_ms: int | None, source: str | None = None) -> PreparedRow | None:
+    """The consumer's hot path for one line our producer wrote (canonical DEFAULT JSON): parse, validate and build
+    the COPY row in one pass over the 33 values — ~11 µs instead of ~16 through `validate` + `copy_line`.
+    None when the line is anything but a complete, valid message; the caller then takes the general path, which
+    converts, re-encodes and gives reasons."""
+    try:
+        message = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if type(message) is not dict:
+        return None
+    values = fields_of(message)
+    if values is None or not fields_ok(values):
+        return None
+    trade_ts = values[TRADE_TIMESTAMP_INDEX]
+    ts = values[TIMESTAMP_INDEX] or 0
+    received = received_at_ms if received_at_ms is not None else ts or trade_ts
+    row = orjson.dumps(
+        (
+            _timestamp_text(trade_ts),
+            hashlib.blake2b(line, digest_size=16).hexdigest(),
+            *values,
+            _timestamp_text(received),
+            None,
+        )
+    )
+    if b"\\" in row:
+        return None
+    return PreparedRow(row[1:-1] + b"\n", values[CODE_INDEX], (trade_ts, ts), source, line)
 
 
 @dataclass
@@ -155,8 +190,8 @@ def latest_rows(rows: Iterable[PreparedRow]) -> list[PreparedRow]:
 
 
 def _copy(cur: psycopg2.extensions.cursor, table: str, rows: Sequence[PreparedRow]) -> None:
-    buffer = io.StringIO("".join(r.line for r in rows))
-    cur.copy_expert(f"COPY {table} ({_COLUMN_LIST}) FROM STDIN WITH {COPY_OPTIONS}", buffer)
+    buffer = io.BytesIO(b"".join(r.line for r in rows))
+    cur.copy_expert(f"COPY {table} ({_COLUMN_LIST}) FROM STDIN WITH {COPY_OPTIONS}", buffer, size=1 << 20)
 
 
 def _copy_isolating_bad_rows(
@@ -197,34 +232,50 @@ def write_batch(
 ) -> WriteResult:
     """Store one batch in one transaction and commit it.
 
-    Fast path: COPY straight into ticker_data. If a row is already stored (a re-delivery after a crash), the
-    batch falls back to COPY into a staging table + INSERT ... ON CONFLICT DO NOTHING, so it is stored once.
-    Connection errors propagate (the caller reconnects and retries the same batch); rows the server refuses
-    become dead letters, so one bad row never blocks the stream.
+    Fast path: COPY straight into ticker_data as the transaction's first statement, with no savepoint (a failure
+    there rolls back nothing else, so the batch is simply redone). If a row is already stored (a re-delivery after
+    a crash) the batch is redone through a staging table + INSERT ... ON CONFLICT DO NOTHING, so it is stored once;
+    if the server refuses a row (a value PostgreSQL cannot store) the batch is redone with bisection inside
+    savepoints, and each refused row becomes a dead letter, so one bad row never blocks the stream. Connection
+    errors propagate (the caller reconnects and retries the same batch). A clean batch costs six round trips:
+    BEGIN, COPY, staging reset, COPY of the newest rows, the ticker_latest upsert, COMMIT.
     """
     result = WriteResult(offered=len(rows))
     rejected: list[DeadLetter] = []
     try:
         with conn.cursor() as cur:
             stored: list[PreparedRow] = []
+            isolate = False
             if rows and direct:
                 try:
-                    stored = _copy_isolating_bad_rows(cur, "ticker_data", rows, rejected)
-                    result.inserted = len(stored)
+                    _copy(cur, "ticker_data", rows)
+                    stored = list(rows)
+                except _TRANSIENT:
+                    raise
                 except psycopg2.errors.UniqueViolation:
+                    conn.rollback()
                     direct = False
+                except psycopg2.Error:
+                    conn.rollback()
+                    isolate = True
+            if isolate:
+                try:
+                    stored = _copy_isolating_bad_rows(cur, "ticker_data", rows, rejected)
+                except psycopg2.errors.UniqueViolation:
+                    conn.rollback()
                     rejected.clear()
+                    direct = False
             if rows and not direct:
                 result.path = "staging"
-                cur.execute(_CREATE_STAGING)
-                cur.execute(f"TRUNCATE {STAGING}")
+                cur.execute(_RESET_STAGING)
                 stored = _copy_isolating_bad_rows(cur, STAGING, rows, rejected)
                 cur.execute(_MOVE)
                 result.inserted = cur.rowcount
+            else:
+                result.inserted = len(stored)
             newest = latest_rows(stored)
             if newest:
-                cur.execute(_CREATE_STAGING)
-                cur.execute(f"TRUNCATE {STAGING}")
+                cur.execute(_RESET_STAGING)
                 _copy(cur, STAGING, newest)
                 cur.execute(_LATEST)
                 result.latest_updated = cur.rowcount

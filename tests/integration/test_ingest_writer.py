@@ -78,7 +78,7 @@ def test_a_row_the_database_refuses_becomes_a_dead_letter_and_the_rest_are_store
     good = list(MarketSimulator(markets=5, seed=2, start_ms=START_MS).messages(20))[:50]
     rows = [prepare(m) for m in good]
     bad = prepare(good[0])
-    bad.line = bad.line.replace("ticker", "ticker\tsurplus-column", 1)
+    bad.line = bad.line.replace(b'"ticker"', b'"ticker","surplus-column"', 1)
     bad.source, bad.raw = "upbit_ticker/0/7", b'{"broken": true}'
     conn = connect(scratch_db)
     try:
@@ -91,3 +91,26 @@ def test_a_row_the_database_refuses_becomes_a_dead_letter_and_the_rest_are_store
     assert len(letters) == 1
     assert letters[0][:4] == ("consumer", "upbit_ticker/0/7", "upbit_ticker/0/7", '{"broken": true}')
     assert "database refused the row" in str(letters[0][4])
+
+
+def test_a_redelivered_batch_holding_a_refused_row_is_stored_once_with_one_dead_letter(scratch_db: Settings) -> None:
+    """Both careful paths at once: the first COPY fails on the refused row, the bisection then meets a row that is
+    already stored, and the batch is redone through staging (ON CONFLICT) — still one row per message."""
+    from db.connection import connect
+    from ingest.writer import prepare, write_batch
+
+    good = list(MarketSimulator(markets=5, seed=3, start_ms=START_MS).messages(20))[:40]
+    rows = [prepare(m) for m in good]
+    bad = prepare(good[0])
+    bad.line = bad.line.replace(b'"ticker"', b'"ticker","surplus-column"', 1)
+    bad.source, bad.raw = "upbit_ticker/1/9", b'{"broken": 1}'
+    conn = connect(scratch_db)
+    try:
+        first = write_batch(conn, rows[:10])
+        again = write_batch(conn, [bad, *rows])  # rows[:10] are re-deliveries
+    finally:
+        conn.close()
+    assert (first.inserted, first.path) == (10, "direct")
+    assert (again.offered, again.inserted, again.path, again.dead_letters) == (41, 30, "staging", 1)
+    assert query_rows(scratch_db, "SELECT count(*), count(DISTINCT msg_id) FROM ticker_data")[0] == (40, 40)
+    assert query_rows(scratch_db, "SELECT source FROM dead_letters") == [("upbit_ticker/1/9",)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 from typing import Any
 
@@ -20,7 +21,7 @@ from ingest.ticker import (
     validate,
     validation_errors,
 )
-from ingest.writer import COPY_OPTIONS, copy_line, latest_rows, prepare
+from ingest.writer import COPY_OPTIONS, canonical_row, copy_line, latest_rows, prepare
 
 START_MS = 1_767_243_600_000
 
@@ -83,7 +84,7 @@ def test_non_objects_and_upbit_error_frames_are_not_data() -> None:
 def test_unknown_enum_values_and_unknown_keys_pass(message: dict[str, Any]) -> None:
     odd = {**message, "market_state": "HALTED_FOR_AUDIT", "change": "SIDEWAYS", "brand_new_field": {"x": 1}}
     assert validation_errors(odd) == []
-    assert "brand_new_field" in copy_line(odd, canonical_bytes(odd), None)
+    assert b"brand_new_field" in copy_line(odd, canonical_bytes(odd), None)
 
 
 def test_huge_volumes_and_tiny_prices_are_valid(message: dict[str, Any]) -> None:
@@ -97,15 +98,44 @@ def test_message_id_is_stable_and_distinguishes_fills_in_one_millisecond(message
     assert message_id(other_fill) != message_id(message)
 
 
-def test_copy_line_writes_nulls_escapes_and_a_literal_none_string(message: dict[str, Any]) -> None:
-    assert COPY_OPTIONS == "(NULL 'None')"
-    plain = copy_line(message, canonical_bytes(message), 123)
-    assert plain.endswith("\n") and plain.count("\t") == len(COLUMNS) - 1
-    tricky = {**message, "market_state": "None", "market_warning": "tab\there\\"}
-    line = copy_line(tricky, canonical_bytes(tricky), None).rstrip("\n").split("\t")
-    assert "\\None" in line  # the text "None", not NULL
-    assert "tab\\there\\\\" in line
-    assert line[-1] == "None"  # extra → NULL
+def _csv_fields(line: bytes) -> list[str]:
+    assert line.endswith(b"\n")
+    return next(csv.reader([line.decode().rstrip("\n")]))
+
+
+def test_copy_line_is_csv_with_unquoted_null_and_quoted_text(message: dict[str, Any]) -> None:
+    assert COPY_OPTIONS == "(FORMAT csv, NULL 'null')"
+    plain = copy_line({**message, "delisting_date": None}, canonical_bytes(message), 123)
+    fields = _csv_fields(plain)
+    assert len(fields) == len(COLUMNS)
+    assert b",null," in plain  # delisting_date → NULL (unquoted)
+    assert fields[COLUMNS.index("code")] == message["code"]
+    assert float(fields[COLUMNS.index("trade_price")]) == message["trade_price"]
+    tricky = {**message, "market_state": "null", "market_warning": 'tab\there\\ "quoted", comma'}
+    line = copy_line(tricky, canonical_bytes(tricky), None)
+    fields = _csv_fields(line)
+    assert b'"null"' in line  # the text "null" is quoted, so it is not NULL
+    assert fields[COLUMNS.index("market_warning")] == 'tab\there\\ "quoted", comma'
+    assert fields[-1] == "null"  # extra → NULL
+
+
+def test_canonical_row_equals_the_general_path_and_declines_what_it_cannot_prove(message: dict[str, Any]) -> None:
+    line = canonical_bytes(message)
+    fast = canonical_row(line, 123, "t/0/1")
+    assert fast is not None and fast.line == copy_line(message, line, 123) == prepare(message, 123).line
+    assert (fast.code, fast.order, fast.source, fast.raw) == (
+        message["code"],
+        (message["trade_timestamp"], message["timestamp"]),
+        "t/0/1",
+        line,
+    )
+    for odd in (
+        {**message, "trade_volume": -1.0},  # invalid
+        {**message, "market_warning": 'say "hi"'},  # needs CSV quoting
+        {**message, "brand_new_field": 1},  # extra
+    ):
+        assert canonical_row(canonical_bytes(odd), None) is None
+    assert canonical_row(b"not json", None) is None and canonical_row(b"[1]", None) is None
 
 
 def test_latest_row_per_market_is_the_newest_by_event_time(message: dict[str, Any]) -> None:
