@@ -189,9 +189,9 @@ def _baseline_ms(settings: Settings, repeat: int = 1) -> float:
 
 
 async def _time_tools(settings: Settings, calls: int) -> dict[str, list[float]]:
-    from upbit_mcp.server import build_server
-
     from mcp import Client
+
+    from upbit_mcp.server import build_server
 
     out: dict[str, list[float]] = {}
     async with Client(build_server(settings)) as client:

@@ -32,6 +32,7 @@ from upbit_mcp.results import (
     AnomaliesResult,
     CandlesResult,
     CoinBriefResult,
+    CompactCandles,
     MoversToolResult,
     OverviewResult,
     SearchResult,
@@ -141,8 +142,9 @@ def build_server(settings: Settings, *, pool: ReadOnlyPool | None = None) -> MCP
 
         def work(conn: psycopg2.extensions.connection) -> CandlesResult:
             c = an_candles.candles(conn, market_of(conn, coin).market, interval, limit)
-            result = CandlesResult(**head(c.freshness, c.to_context()), truncated=c.truncated, candles=c)
-            cap_list(result, c.candles, keep_tail=True)  # type: ignore[arg-type]
+            compact = CompactCandles.of(c)
+            result = CandlesResult(**head(c.freshness, c.to_context()), truncated=c.truncated, candles=compact)
+            cap_list(result, compact.rows, keep_tail=True)  # type: ignore[arg-type]
             return result
 
         return await call(work)

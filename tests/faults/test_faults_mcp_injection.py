@@ -103,9 +103,9 @@ def _text_of(result: Any) -> str:
 
 
 async def _attack(settings: Settings, strings: list[str]) -> dict[str, Any]:
-    from upbit_mcp.server import build_server
-
     from mcp import Client
+
+    from upbit_mcp.server import build_server
 
     stats: dict[str, Any] = {"calls": 0, "errors": 0, "leaks": [], "crashes": [], "arguments": []}
     async with Client(build_server(settings)) as client:

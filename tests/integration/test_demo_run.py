@@ -236,10 +236,9 @@ def test_a_market_summary_and_an_injected_anomaly_appear_and_show_in_the_cli(dem
 def test_the_summary_and_the_anomaly_are_visible_through_mcp_and_flower(demo: DemoRun) -> None:
     import anyio
     import httpx
+    from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
-
-    from mcp import Client
 
     out = demo.output()
     token = re.search(r"Authorization: Bearer ([^\"]+)\"", out).group(1)  # type: ignore[union-attr]

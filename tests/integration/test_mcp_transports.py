@@ -17,12 +17,12 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from db.connection import connect
 from db.maintenance import refresh_aggregates
-from mcp import Client, StdioServerParameters
 from tests.conftest import make_scratch_db
 from tests.support.analytics_data import LEAK_MARKERS
 from upbit_llm.settings import Settings
@@ -147,7 +147,12 @@ def check(outcome: dict[str, Any]) -> None:
     brief = by_name[("coin_brief", json.dumps({"coin": "W코인 지금 어때?"}, ensure_ascii=False))]
     assert brief["brief"]["ref"]["market"] == "KRW-W" and brief["context_tokens"] <= 250
     candles = by_name[("candles", json.dumps({"coin": "BTC", "interval": "1m", "limit": 500}))]
-    assert 1 <= len(candles["candles"]["candles"]) <= 500
+    compact = candles["candles"]
+    assert compact["columns"] == ["t", "open", "high", "low", "close", "volume", "value_krw", "fills"]
+    assert 1 <= len(compact["rows"]) <= 500 and compact["freshness"]["as_of"]
+    fields = [row.split(",") for row in compact["rows"]]
+    assert all(len(f) == 8 for f in fields) and [f[0] for f in fields] == sorted({f[0] for f in fields})
+    assert all(float(f[2]) >= float(f[3]) > 0 and int(f[7]) > 0 for f in fields)  # high ≥ low, fills counted
     search = by_name[("search_markets", json.dumps({"query": "비트랑 이더 어때?"}, ensure_ascii=False))]
     assert [m["market"] for m in search["matches"]] == ["KRW-BTC", "KRW-ETH"]
     anomalies = by_name[("anomalies", json.dumps({"status": "open"}))]
