@@ -6,6 +6,7 @@ import pytest
 
 from fake_upbit.simulator import MarketSimulator
 from ingest.ticker import FIELDS, InvalidMessage, message_id
+from ingest.writer import PreparedRow
 from tests.support.rows import load_catalog, load_messages, query_rows
 from upbit_llm.settings import Settings
 
@@ -71,15 +72,22 @@ def test_invalid_message_is_refused_with_its_reasons(scratch_db: Settings) -> No
     assert "trade_timestamp 12 is not a plausible epoch time" in str(err.value)
 
 
-def test_a_row_the_database_refuses_becomes_a_dead_letter_and_the_rest_are_stored(scratch_db: Settings) -> None:
-    from db.connection import connect
-    from ingest.writer import prepare, write_batch
+def _rows_and_a_refused_row(seed: int, n: int, source: str, raw: bytes) -> tuple[list[PreparedRow], PreparedRow]:
+    """n valid prepared rows, and a copy of the first one with a surplus CSV column (PostgreSQL refuses it)."""
+    from ingest.writer import prepare
 
-    good = list(MarketSimulator(markets=5, seed=2, start_ms=START_MS).messages(20))[:50]
-    rows = [prepare(m) for m in good]
+    good = list(MarketSimulator(markets=5, seed=seed, start_ms=START_MS).messages(20))[:n]
     bad = prepare(good[0])
     bad.line = bad.line.replace(b'"ticker"', b'"ticker","surplus-column"', 1)
-    bad.source, bad.raw = "upbit_ticker/0/7", b'{"broken": true}'
+    bad.source, bad.raw = source, raw
+    return [prepare(m) for m in good], bad
+
+
+def test_a_row_the_database_refuses_becomes_a_dead_letter_and_the_rest_are_stored(scratch_db: Settings) -> None:
+    from db.connection import connect
+    from ingest.writer import write_batch
+
+    rows, bad = _rows_and_a_refused_row(2, 50, "upbit_ticker/0/7", b'{"broken": true}')
     conn = connect(scratch_db)
     try:
         result = write_batch(conn, [*rows[:20], bad, *rows[20:]])
@@ -97,13 +105,9 @@ def test_a_redelivered_batch_holding_a_refused_row_is_stored_once_with_one_dead_
     """Both careful paths at once: the first COPY fails on the refused row, the bisection then meets a row that is
     already stored, and the batch is redone through staging (ON CONFLICT) — still one row per message."""
     from db.connection import connect
-    from ingest.writer import prepare, write_batch
+    from ingest.writer import write_batch
 
-    good = list(MarketSimulator(markets=5, seed=3, start_ms=START_MS).messages(20))[:40]
-    rows = [prepare(m) for m in good]
-    bad = prepare(good[0])
-    bad.line = bad.line.replace(b'"ticker"', b'"ticker","surplus-column"', 1)
-    bad.source, bad.raw = "upbit_ticker/1/9", b'{"broken": 1}'
+    rows, bad = _rows_and_a_refused_row(3, 40, "upbit_ticker/1/9", b'{"broken": 1}')
     conn = connect(scratch_db)
     try:
         first = write_batch(conn, rows[:10])
