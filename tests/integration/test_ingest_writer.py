@@ -6,7 +6,7 @@ import pytest
 
 from fake_upbit.simulator import MarketSimulator
 from ingest.ticker import FIELDS, InvalidMessage, message_id
-from ingest.writer import PreparedRow
+from ingest.writer import PreparedRow, latest_rows
 from tests.support.rows import load_catalog, load_messages, query_rows
 from upbit_llm.settings import Settings
 
@@ -101,9 +101,18 @@ def test_a_row_the_database_refuses_becomes_a_dead_letter_and_the_rest_are_store
     assert "database refused the row" in str(letters[0][4])
 
 
-def test_a_redelivered_batch_holding_a_refused_row_is_stored_once_with_one_dead_letter(scratch_db: Settings) -> None:
+@pytest.fixture(params=["postgres", "timescaledb"])
+def either_db(request: pytest.FixtureRequest) -> Settings:
+    """A fresh database in each mode (the TimescaleDB one skips without TIMESCALE_TEST_DSN)."""
+    name = "scratch_db" if request.param == "postgres" else "scratch_db_timescale"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+def test_a_redelivered_batch_holding_a_refused_row_is_stored_once_with_one_dead_letter(either_db: Settings) -> None:
     """Both careful paths at once: the first COPY fails on the refused row, the bisection then meets a row that is
-    already stored, and the batch is redone through staging (ON CONFLICT) — still one row per message."""
+    already stored, and the batch is redone through staging (ON CONFLICT) — still one row per message, and
+    ticker_latest holds each market's newest message. In both database modes (hypertable or plain table)."""
+    scratch_db = either_db
     from db.connection import connect
     from ingest.writer import write_batch
 
@@ -118,3 +127,6 @@ def test_a_redelivered_batch_holding_a_refused_row_is_stored_once_with_one_dead_
     assert (again.offered, again.inserted, again.path, again.dead_letters) == (41, 30, "staging", 1)
     assert query_rows(scratch_db, "SELECT count(*), count(DISTINCT msg_id) FROM ticker_data")[0] == (40, 40)
     assert query_rows(scratch_db, "SELECT source FROM dead_letters") == [("upbit_ticker/1/9",)]
+    newest = latest_rows(rows)
+    stored = query_rows(scratch_db, "SELECT code, replace(msg_id::text, '-', '') FROM ticker_latest ORDER BY code")
+    assert stored == sorted((r.code, r.line.split(b",")[1].strip(b'"').decode()) for r in newest)
