@@ -63,9 +63,9 @@ def generate(settings: Settings, rows: int, markets: int) -> None:
     try:
         store_catalog(conn, sim.catalog())
         with conn.cursor() as cur:
-            cur.execute("TRUNCATE ticker_data, ticker_latest, agg_invalidations")
-            if _mode(conn) == "postgres":
-                cur.execute("TRUNCATE ohlcv_1m_store")
+            cur.execute("TRUNCATE ticker_data, ticker_latest")
+            if _mode(conn) == "postgres":  # TimescaleDB mode keeps these in its continuous aggregate
+                cur.execute("TRUNCATE agg_invalidations, ohlcv_1m_store")
             cur.execute("CREATE TEMP TABLE bench_codes (n int PRIMARY KEY, code text, base double precision)")
             for n, item in enumerate(sim.catalog()):
                 base = 10 ** (1 + (n * 7919 % 50) / 10)  # 10 .. 10^6 KRW, deterministic
@@ -111,11 +111,10 @@ def finish(conn: Any, end: Any) -> None:
     _progress("refreshing aggregates (real refresh_aggregates)")
     result = refresh_aggregates(conn)
     conn.commit()
-    # What autovacuum does in production between refreshes: the drained invalidation log and the visibility map
-    # that index-only scans need.
+    # What autovacuum does in production between refreshes: the drained invalidation log (plain PostgreSQL mode)
+    # and the visibility map that index-only scans need.
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute("VACUUM ANALYZE agg_invalidations")
         cur.execute("VACUUM ANALYZE")
     conn.autocommit = False
     _progress(f"aggregates refreshed in {result.seconds:.1f}s buckets={result.buckets}")
@@ -162,7 +161,11 @@ def _rows_present(settings: Settings) -> int:
     conn = connect(settings, application_name="bench-mcp")
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'ticker_data'")
+            # A hypertable's parent holds no rows: TimescaleDB estimates over its chunks.
+            if _mode(conn) == "timescaledb":
+                cur.execute("SELECT approximate_row_count('ticker_data')")
+            else:
+                cur.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'ticker_data'")
             row = cur.fetchone()
         return int(row[0]) if row and row[0] and row[0] > 0 else 0
     finally:
