@@ -24,8 +24,13 @@ class RefreshResult:
 def refresh_aggregates(conn: psycopg2.extensions.connection) -> RefreshResult:
     """Materialise every invalidated ohlcv_1m bucket (replays of old data included).
 
-    TimescaleDB: refresh_continuous_aggregate over the whole range only processes invalidated regions, and must
-    run outside a transaction block. Plain mode: refresh_ohlcv_1m() consumes the invalidation log.
+    TimescaleDB: refresh_continuous_aggregate over everything before the current minute only processes invalidated
+    regions, and must run outside a transaction block. The window ends at the current minute: refreshing the open
+    minute would move the cagg watermark past it, and the fills that arrive later in that minute would stay out of
+    the real-time results until the next refresh. Where the server supports it (2.19+ batches refreshes, newest
+    batch first) the refresh is one atomic pass: batched, a reader in the middle sees the newest batch materialized
+    and the watermark above older batches that are not yet — whole minutes missing. Plain mode:
+    refresh_ohlcv_1m() consumes the invalidation log.
     """
     mode = current_mode(conn)
     if mode is None:
@@ -37,7 +42,12 @@ def refresh_aggregates(conn: psycopg2.extensions.connection) -> RefreshResult:
     try:
         with conn.cursor() as cur:
             if mode == "timescaledb":
-                cur.execute("CALL refresh_continuous_aggregate('ohlcv_1m', NULL, NULL)")
+                cur.execute(
+                    "SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'refresh_continuous_aggregate' "
+                    "AND 'options' = ANY (proargnames))"
+                )
+                atomic = ", options => '{\"buckets_per_batch\": 0}'" if cur.fetchone()[0] else ""  # type: ignore[index]
+                cur.execute(f"CALL refresh_continuous_aggregate('ohlcv_1m', NULL, date_trunc('minute', now()){atomic})")
             else:
                 cur.execute("SELECT refresh_ohlcv_1m()")
                 row = cur.fetchone()

@@ -4,6 +4,7 @@ lossless raw storage, correct aggregates, a runner that can run twice and notice
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -237,6 +238,54 @@ def test_timescaledb_mode_keeps_same_millisecond_fills(scratch_db_timescale: Set
         cur.execute("SELECT count(*) FROM ticker_data")
         assert cur.fetchone()[0] == 6
     conn.close()
+
+
+def _minute(settings: Settings, code: str, bucket: datetime) -> tuple[float, float, int]:
+    conn = connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT open, close, fills FROM ohlcv_1m WHERE code = %s AND bucket = %s", (code, bucket))
+            row = cur.fetchone()
+        conn.rollback()
+    finally:
+        conn.close()
+    assert row is not None, f"no ohlcv_1m row for {code} {bucket}"
+    return row  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("mode", ["postgres", pytest.param("timescaledb", marks=pytest.mark.timescaledb)])
+def test_fills_sharing_a_millisecond_give_one_open_and_close_live_and_materialised(
+    mode: str, request: pytest.FixtureRequest
+) -> None:
+    """Open/close of a minute whose first and last fills share a millisecond: ordered by acc_trade_volume in
+    both modes, the same before the refresh (computed live) and after it (materialised)."""
+    settings: Settings = request.getfixturevalue("scratch_db" if mode == "postgres" else "scratch_db_timescale")
+    conn = connect(settings)
+    with conn, conn.cursor() as cur:
+        # Inserted in an order that differs from the fills' order (acc_trade_volume 1..4).
+        for price, acc in ((702.0, 2.0), (704.0, 4.0), (701.0, 1.0), (703.0, 3.0)):
+            insert_fill(cur, "KRW-XRP", T0, price, 1.0, acc_volume=acc)
+    live = _minute(settings, "KRW-XRP", T0)
+    refresh_aggregates(conn)
+    conn.close()
+    assert live == _minute(settings, "KRW-XRP", T0) == (701.0, 704.0, 4)
+
+
+@pytest.mark.timescaledb
+def test_a_fill_in_the_current_minute_shows_right_after_a_refresh(scratch_db_timescale: Settings) -> None:
+    """The refresh stops before the open minute, so later fills of that minute stay in the real-time results."""
+    if datetime.now(UTC).second >= 58:  # keep the whole test inside one minute
+        time.sleep(61 - datetime.now(UTC).second)
+    now = datetime.now(UTC)
+    minute = now.replace(second=0, microsecond=0)
+    conn = connect(scratch_db_timescale)
+    with conn, conn.cursor() as cur:
+        insert_fill(cur, "KRW-ETH", minute, 5_000_000.0, 1.0, acc_volume=1.0)
+    refresh_aggregates(conn)
+    with conn, conn.cursor() as cur:
+        insert_fill(cur, "KRW-ETH", max(now, minute + timedelta(milliseconds=1)), 5_100_000.0, 1.0, acc_volume=2.0)
+    conn.close()
+    assert _minute(scratch_db_timescale, "KRW-ETH", minute)[1:] == (5_100_000.0, 2)
 
 
 def test_unreachable_database_gives_an_actionable_error() -> None:
