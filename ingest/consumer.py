@@ -25,8 +25,8 @@ from kafka.structs import OffsetAndMetadata
 
 from db.connection import DatabaseUnavailable, connect
 from ingest.dead_letters import DeadLetter
-from ingest.ticker import InvalidMessage, canonical_bytes, is_simple, to_default, validation_errors
-from ingest.writer import PreparedRow, WriteResult, canonical_row, copy_line, write_batch
+from ingest.ticker import InvalidMessage
+from ingest.writer import PreparedRow, WriteResult, canonical_row, prepare, write_batch
 from upbit_llm.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -143,34 +143,26 @@ class TickerConsumer:
             # The common case (our producer's canonical, valid lines) in one fused pass; anything else — SIMPLE,
             # foreign encodings, unknown keys, invalid or not JSON — takes the general path with reasons.
             row = canonical_row(line, received, where) if canonical_ok else None
+            if row is None:
+                row = self._general_row(batch.dead, line, where, received)
             if row is not None:
                 rows.append(row)
                 if received is not None and len(event_ms) < 2_000:
                     event_ms.append(received)
-                continue
-            try:
-                message = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                batch.dead.append(DeadLetter("consumer", f"not valid JSON: {exc}", line, where, where))
-                continue
-            self._add_message(batch, message, line, where, received)
         return len(lines)
 
-    def _add_message(self, batch: Batch, message: object, value: bytes, source: str, received: int | None) -> None:
-        """The general path: SIMPLE → DEFAULT, validation with reasons, and the id hashed from the canonical form
-        (whatever the producer sent, the same message always gets the same id)."""
-        if type(message) is dict and is_simple(message):
-            message = to_default(message)
-        reasons = validation_errors(message)
-        if reasons:
-            batch.dead.append(DeadLetter("consumer", str(InvalidMessage(reasons)), value, source, source))
-            return
-        assert isinstance(message, dict)
-        line = copy_line(message, canonical_bytes(message), received)
-        order = (message["trade_timestamp"], message.get("timestamp") or 0)
-        batch.rows.append(PreparedRow(line, message["code"], order, source, value))
-        if received is not None and len(batch.event_ms) < 2_000:
-            batch.event_ms.append(received)
+    @staticmethod
+    def _general_row(dead: list[DeadLetter], value: bytes, source: str, received: int | None) -> PreparedRow | None:
+        """The general path (`ingest.writer.prepare`: SIMPLE → DEFAULT, validation with reasons, canonical id);
+        a line that is not JSON or not valid becomes a dead letter with its reason, and None."""
+        try:
+            return prepare(orjson.loads(value), received, source, value)
+        except orjson.JSONDecodeError as exc:
+            reason = f"not valid JSON: {exc}"
+        except InvalidMessage as exc:
+            reason = str(exc)
+        dead.append(DeadLetter("consumer", reason, value, source, source))
+        return None
 
     # --- writing (writer thread) ----------------------------------------------------------------------
     def _writer(self) -> None:

@@ -18,7 +18,7 @@ MAX_RAW_CHARS = 100_000  # a garbage frame can be huge; keep its head, and say i
 class DeadLetter:
     stage: str  # ws (producer side) / consumer
     reason: str
-    raw: str
+    raw: bytes | str  # stored through raw_text()
     source: str | None = None
     dedup_key: str | None = None
 

@@ -265,8 +265,9 @@ def fields_ok(values: tuple[Any, ...]) -> bool:
     (planned once per type signature). False means "look closer": `validation_errors` then runs the
     field-by-field checks that produce the reasons."""
     signature = tuple(map(type, values))
-    plan = _plans.get(signature, False)
-    if plan is False:
+    try:
+        plan = _plans[signature]
+    except KeyError:
         plan = _plan(signature)
         if len(_plans) < 4096:
             _plans[signature] = plan

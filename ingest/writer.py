@@ -93,22 +93,35 @@ def _csv_field(value: Any) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
+def _fast_line(values: tuple[Any, ...], canonical: bytes, received_at_ms: int | None) -> bytes | None:
+    """The COPY CSV line of 33 validated values (FIELDS order) as one orjson array, or None when some value needed
+    a JSON escape (then the text is not CSV; see COPY_OPTIONS)."""
+    trade_ts = values[TRADE_TIMESTAMP_INDEX]
+    received = received_at_ms if received_at_ms is not None else values[TIMESTAMP_INDEX] or trade_ts
+    row = orjson.dumps(
+        (
+            _timestamp_text(trade_ts),
+            hashlib.blake2b(canonical, digest_size=16).hexdigest(),
+            *values,
+            _timestamp_text(received),
+            None,
+        )
+    )
+    return None if b"\\" in row else row[1:-1] + b"\n"
+
+
 def copy_line(message: Mapping[str, Any], canonical: bytes, received_at_ms: int | None) -> bytes:
     """One COPY CSV line (with newline; see COPY_OPTIONS) for a validated DEFAULT message and its canonical bytes."""
-    msg_id = hashlib.blake2b(canonical, digest_size=16).hexdigest()
+    values = fields_of(message) if isinstance(message, dict) else None
+    if values is not None and (line := _fast_line(values, canonical, received_at_ms)) is not None:
+        return line
     trade_ts = message["trade_timestamp"]
     received = received_at_ms if received_at_ms is not None else message.get("timestamp") or trade_ts
-    head = (_timestamp_text(trade_ts), msg_id)
-    received_text = _timestamp_text(int(received))
-    values = fields_of(message) if isinstance(message, dict) else None
-    if values is not None:
-        row = orjson.dumps((*head, *values, received_text, None))
-        if b"\\" not in row:
-            return row[1:-1] + b"\n"
+    head = (_timestamp_text(trade_ts), hashlib.blake2b(canonical, digest_size=16).hexdigest())
     unknown = {k: v for k, v in message.items() if k not in SIMPLE_KEYS}
     extra = orjson.dumps(unknown).decode() if unknown else None
     fields = (message.get(name) for name in FIELDS)
-    return (",".join(map(_csv_field, (*head, *fields, received_text, extra))) + "\n").encode()
+    return (",".join(map(_csv_field, (*head, *fields, _timestamp_text(int(received)), extra))) + "\n").encode()
 
 
 @dataclass(slots=True)
@@ -136,21 +149,11 @@ def canonical_row(line: bytes, received_at_ms: int | None, source: str | None = 
     values = fields_of(message)
     if values is None or not fields_ok(values):
         return None
-    trade_ts = values[TRADE_TIMESTAMP_INDEX]
-    ts = values[TIMESTAMP_INDEX] or 0
-    received = received_at_ms if received_at_ms is not None else ts or trade_ts
-    row = orjson.dumps(
-        (
-            _timestamp_text(trade_ts),
-            hashlib.blake2b(line, digest_size=16).hexdigest(),
-            *values,
-            _timestamp_text(received),
-            None,
-        )
-    )
-    if b"\\" in row:
+    row = _fast_line(values, line, received_at_ms)
+    if row is None:
         return None
-    return PreparedRow(row[1:-1] + b"\n", values[CODE_INDEX], (trade_ts, ts), source, line)
+    order = (values[TRADE_TIMESTAMP_INDEX], values[TIMESTAMP_INDEX] or 0)
+    return PreparedRow(row, values[CODE_INDEX], order, source, line)
 
 
 @dataclass
@@ -172,11 +175,14 @@ class _RowRejected(Exception):
 _TRANSIENT = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
-def prepare(message: Any, received_at_ms: int | None = None) -> PreparedRow:
-    """Validate a message (DEFAULT or SIMPLE) and return its row; raises InvalidMessage."""
+def prepare(
+    message: Any, received_at_ms: int | None = None, source: str | None = None, raw: bytes | None = None
+) -> PreparedRow:
+    """Validate a message (DEFAULT or SIMPLE) and return its row; raises InvalidMessage. The id is hashed from the
+    canonical form, so the same message always gets the same id whatever encoding it arrived in."""
     valid = validate(message)
     line = copy_line(valid, canonical_bytes(valid), received_at_ms)
-    return PreparedRow(line, valid["code"], (valid["trade_timestamp"], valid.get("timestamp") or 0))
+    return PreparedRow(line, valid["code"], (valid["trade_timestamp"], valid.get("timestamp") or 0), source, raw)
 
 
 def latest_rows(rows: Iterable[PreparedRow]) -> list[PreparedRow]:
