@@ -90,6 +90,13 @@ def scratch_db_timescale() -> Iterator[Settings]:
     yield from make_scratch_db(**overrides)
 
 
+@pytest.fixture(params=["postgres", pytest.param("timescaledb", marks=pytest.mark.timescaledb)])
+def scratch_db_each_mode(request: pytest.FixtureRequest) -> Settings:
+    """`scratch_db`, then `scratch_db_timescale` (which skips without TIMESCALE_TEST_DSN): one test, both modes."""
+    name = "scratch_db" if request.param == "postgres" else "scratch_db_timescale"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Tansu Kafka-protocol broker (in-memory) on a free loopback port, for the whole test session."""

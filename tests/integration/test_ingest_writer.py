@@ -101,18 +101,13 @@ def test_a_row_the_database_refuses_becomes_a_dead_letter_and_the_rest_are_store
     assert "database refused the row" in str(letters[0][4])
 
 
-@pytest.fixture(params=["postgres", "timescaledb"])
-def either_db(request: pytest.FixtureRequest) -> Settings:
-    """A fresh database in each mode (the TimescaleDB one skips without TIMESCALE_TEST_DSN)."""
-    name = "scratch_db" if request.param == "postgres" else "scratch_db_timescale"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
-
-
-def test_a_redelivered_batch_holding_a_refused_row_is_stored_once_with_one_dead_letter(either_db: Settings) -> None:
+def test_a_redelivered_batch_holding_a_refused_row_is_stored_once_with_one_dead_letter(
+    scratch_db_each_mode: Settings,
+) -> None:
     """Both careful paths at once: the first COPY fails on the refused row, the bisection then meets a row that is
     already stored, and the batch is redone through staging (ON CONFLICT) — still one row per message, and
     ticker_latest holds each market's newest message. In both database modes (hypertable or plain table)."""
-    scratch_db = either_db
+    scratch_db = scratch_db_each_mode
     from db.connection import connect
     from ingest.writer import write_batch
 

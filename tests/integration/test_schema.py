@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from db.connection import connect
 from db.maintenance import refresh_aggregates
 from db.migrate import MIGRATIONS_DIR, MigrationError, migrate
+from tests.support.rows import query_rows
 from upbit_llm.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -240,26 +242,19 @@ def test_timescaledb_mode_keeps_same_millisecond_fills(scratch_db_timescale: Set
     conn.close()
 
 
-def _minute(settings: Settings, code: str, bucket: datetime) -> tuple[float, float, int]:
-    conn = connect(settings)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT open, close, fills FROM ohlcv_1m WHERE code = %s AND bucket = %s", (code, bucket))
-            row = cur.fetchone()
-        conn.rollback()
-    finally:
-        conn.close()
-    assert row is not None, f"no ohlcv_1m row for {code} {bucket}"
-    return row  # type: ignore[no-any-return]
+def _minute(settings: Settings, code: str, bucket: datetime) -> tuple[Any, ...]:
+    sql = "SELECT open, close, fills FROM ohlcv_1m WHERE code = %s AND bucket = %s"
+    rows = query_rows(settings, sql, (code, bucket))
+    assert len(rows) == 1, f"want one ohlcv_1m row for {code} {bucket}, got {rows}"
+    return rows[0]
 
 
-@pytest.mark.parametrize("mode", ["postgres", pytest.param("timescaledb", marks=pytest.mark.timescaledb)])
 def test_fills_sharing_a_millisecond_give_one_open_and_close_live_and_materialised(
-    mode: str, request: pytest.FixtureRequest
+    scratch_db_each_mode: Settings,
 ) -> None:
     """Open/close of a minute whose first and last fills share a millisecond: ordered by acc_trade_volume in
     both modes, the same before the refresh (computed live) and after it (materialised)."""
-    settings: Settings = request.getfixturevalue("scratch_db" if mode == "postgres" else "scratch_db_timescale")
+    settings = scratch_db_each_mode
     conn = connect(settings)
     with conn, conn.cursor() as cur:
         # Inserted in an order that differs from the fills' order (acc_trade_volume 1..4).
