@@ -22,6 +22,8 @@ import pytest
 from upbit_llm.settings import Settings
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+# Parallel checkouts (git worktrees) running their suites at once each set their own Redis database index.
+TEST_REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('UPBIT_TEST_REDIS_DB', '14')}"
 
 
 def _test_settings(**overrides: object) -> Settings:
@@ -33,7 +35,7 @@ def _test_settings(**overrides: object) -> Settings:
         "timescaledb_password": "",
         "timescaledb_mode": "off",
         "anthropic_api_key": "",
-        "redis_url": "redis://127.0.0.1:6379/14",
+        "redis_url": TEST_REDIS_URL,
         "report_language": "ko",
     }
     values.update(overrides)
@@ -119,7 +121,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def redis_url() -> str:
     import redis
 
-    url = "redis://127.0.0.1:6379/14"
+    url = TEST_REDIS_URL
     client = redis.Redis.from_url(url)
     try:
         client.ping()
