@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg2.extensions
 
@@ -14,29 +14,46 @@ from upbit_llm.settings import Settings
 log = logging.getLogger(__name__)
 
 
+# The candle levels, bottom-up: each TimescaleDB continuous aggregate reads the one before it, so they are
+# refreshed in this order. The interval is the bucket width (a refresh stops before the open bucket of each level).
+LEVELS: tuple[tuple[str, str], ...] = (
+    ("ohlcv_1m", "1 minute"),
+    ("ohlcv_5m", "5 minutes"),
+    ("ohlcv_1h", "1 hour"),
+    ("ohlcv_1d", "1 day"),
+)
+
+
 @dataclass(frozen=True)
 class RefreshResult:
     mode: str
-    buckets: int | None  # plain mode: buckets materialised; TimescaleDB reports no count
+    buckets: int | None  # plain mode: minutes materialised; TimescaleDB reports no count
     seconds: float
+    # Seconds per aggregate level (TimescaleDB: one refresh call each; plain mode: one call refreshes every level).
+    levels: dict[str, float] = field(default_factory=dict)
 
 
 def refresh_aggregates(conn: psycopg2.extensions.connection) -> RefreshResult:
-    """Materialise every invalidated ohlcv_1m bucket (replays of old data included).
+    """Materialise every invalidated candle bucket at every level (replays and backfills of old data included).
 
-    TimescaleDB: refresh_continuous_aggregate over everything before the current minute only processes invalidated
-    regions, and must run outside a transaction block. The window ends at the current minute: refreshing the open
-    minute would move the cagg watermark past it, and the fills that arrive later in that minute would stay out of
-    the real-time results until the next refresh. Where the server supports it (2.19+ batches refreshes, newest
-    batch first) the refresh is one atomic pass: batched, a reader in the middle sees the newest batch materialized
-    and the watermark above older batches that are not yet — whole minutes missing. Plain mode:
-    refresh_ohlcv_1m() consumes the invalidation log.
+    TimescaleDB: refresh_continuous_aggregate per level, bottom-up (ohlcv_5m reads ohlcv_1m, ...). A refresh only
+    recomputes invalidated regions inside its window, so long windows cost nothing when quiet. ohlcv_1m's window
+    starts at the oldest tick chunk that still exists: a dropped chunk may have left an invalidation (retention
+    before migration 060, a manual drop_chunks, servers before 2.28), and refreshing over it would re-materialise
+    that day's candles from no ticks, i.e. delete them. The higher levels read the level below, never ticks, so
+    their window has no start. Each window ends at the level's open bucket: refreshing the open bucket would move
+    the watermark past it, and later fills of that bucket would stay out of the real-time results until the next
+    refresh. Where the server supports it (2.19+ batches refreshes, newest batch first) each refresh is one atomic
+    pass: batched, a reader in the middle sees the newest batch materialized and the watermark above older
+    batches that are not yet — whole buckets missing. Plain mode: refresh_ohlcv_1m() consumes the invalidation log
+    and refreshes every level in one transaction.
     """
     mode = current_mode(conn)
     if mode is None:
         raise RuntimeError("database is not migrated — run `upbit-llm migrate`")
     started = time.monotonic()
     buckets: int | None = None
+    levels: dict[str, float] = {}
     previous = conn.autocommit
     conn.autocommit = True
     try:
@@ -47,14 +64,32 @@ def refresh_aggregates(conn: psycopg2.extensions.connection) -> RefreshResult:
                     "AND 'options' = ANY (proargnames))"
                 )
                 atomic = ", options => '{\"buckets_per_batch\": 0}'" if cur.fetchone()[0] else ""  # type: ignore[index]
-                cur.execute(f"CALL refresh_continuous_aggregate('ohlcv_1m', NULL, date_trunc('minute', now()){atomic})")
+                cur.execute(
+                    "SELECT min(range_start) FROM timescaledb_information.chunks "
+                    "WHERE hypertable_schema = 'public' AND hypertable_name = 'ticker_data'"
+                )
+                oldest_chunk = cur.fetchone()[0]  # type: ignore[index]
+                for view, width in LEVELS:
+                    level_started = time.monotonic()
+                    if view == "ohlcv_1m" and oldest_chunk is None:
+                        levels[view] = 0.0
+                        continue
+                    start = oldest_chunk if view == "ohlcv_1m" else None
+                    # view and width come from LEVELS above, never from input.
+                    cur.execute(
+                        f"CALL refresh_continuous_aggregate('{view}', %s::timestamptz, "  # noqa: S608
+                        f"time_bucket(INTERVAL '{width}', now()){atomic})",
+                        (start,),
+                    )
+                    levels[view] = time.monotonic() - level_started
             else:
                 cur.execute("SELECT refresh_ohlcv_1m()")
                 row = cur.fetchone()
                 buckets = int(row[0]) if row else 0
+                levels = {"ohlcv_1m..ohlcv_1d (one transaction)": time.monotonic() - started}
     finally:
         conn.autocommit = previous
-    result = RefreshResult(mode=mode, buckets=buckets, seconds=time.monotonic() - started)
+    result = RefreshResult(mode=mode, buckets=buckets, seconds=time.monotonic() - started, levels=levels)
     log.info("aggregates refreshed mode=%s buckets=%s seconds=%.3f", mode, buckets, result.seconds)
     return result
 

@@ -1,45 +1,7 @@
--- Aggregates built on ohlcv_1m; identical SQL in both modes. Buckets are UTC-aligned (date_bin from 2000-01-01).
+-- Aggregates built on the candles; identical SQL in both modes. Buckets are UTC-aligned (date_bin from 2000-01-01).
 
--- Candles of 5 minutes and 1 hour, derived from the 1-minute candles.
-CREATE OR REPLACE VIEW ohlcv_5m AS
-SELECT
-    date_bin(INTERVAL '5 minutes', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
-    code,
-    (array_agg(open ORDER BY bucket))[1]        AS open,
-    max(high)                                   AS high,
-    min(low)                                    AS low,
-    (array_agg(close ORDER BY bucket DESC))[1]  AS close,
-    sum(volume)                                 AS volume,
-    sum(value)                                  AS value,
-    sum(fills)::bigint                          AS fills,
-    sum(buy_volume)                             AS buy_volume,
-    sum(sell_volume)                            AS sell_volume,
-    sum(buy_value)                              AS buy_value,
-    sum(sell_value)                             AS sell_value,
-    sum(buy_fills)::bigint                      AS buy_fills,
-    max(last_time)                              AS last_time
-FROM ohlcv_1m
-GROUP BY 1, 2;
-
-CREATE OR REPLACE VIEW ohlcv_1h AS
-SELECT
-    date_bin(INTERVAL '1 hour', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
-    code,
-    (array_agg(open ORDER BY bucket))[1]        AS open,
-    max(high)                                   AS high,
-    min(low)                                    AS low,
-    (array_agg(close ORDER BY bucket DESC))[1]  AS close,
-    sum(volume)                                 AS volume,
-    sum(value)                                  AS value,
-    sum(fills)::bigint                          AS fills,
-    sum(buy_volume)                             AS buy_volume,
-    sum(sell_volume)                            AS sell_volume,
-    sum(buy_value)                              AS buy_value,
-    sum(sell_value)                             AS sell_value,
-    sum(buy_fills)::bigint                      AS buy_fills,
-    max(last_time)                              AS last_time
-FROM ohlcv_1m
-GROUP BY 1, 2;
+-- ohlcv_5m / ohlcv_1h / ohlcv_1d (candles rolled up from ohlcv_1m) are created by migration 060 in each mode:
+-- continuous aggregates in TimescaleDB mode, rollup tables behind real-time views in plain mode.
 
 -- Market breadth per 5 minutes and quote currency. Each market counts once: rising/falling/flat compares its
 -- close at the end of the bucket with its open at the start. value_traded is summed from fills (price × volume),
