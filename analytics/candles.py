@@ -1,4 +1,4 @@
-"""Candles of one market at 1m/5m/1h, built from the 1-minute aggregate over a bounded range."""
+"""Candles of one market at 1m/5m/1h, read from the candle aggregate of that interval over a bounded range."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from analytics.resolver import resolve_market
 
 MAX_CANDLES = 500
 STEP = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "1h": timedelta(hours=1)}
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # the same origin as the ohlcv_5m / ohlcv_1h views
+VIEW = {"1m": "ohlcv_1m", "5m": "ohlcv_5m", "1h": "ohlcv_1h"}
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # the bucket origin of ohlcv_5m / ohlcv_1h (time_bucket and date_bin agree)
 
 
 def _bin(ts: datetime, step: timedelta) -> datetime:
@@ -35,25 +36,13 @@ def candles(
     step = STEP[interval]
     start = _bin(fresh.as_of, step) - step * (limit - 1)
     with conn.cursor() as cur:
-        # Open/close via the first/last minute of each bin (hash joins on a materialised CTE): no per-bin sort of
-        # array_agg(... ORDER BY), which costs 4x more on a week of minutes.
+        # Each interval reads its own aggregate level (ohlcv_5m/ohlcv_1h roll up ohlcv_1m; real-time in both modes):
+        # a week of hourly candles is 168 rows, not 10,080 minutes re-aggregated per call. The view name comes
+        # from VIEW, never from input.
         cur.execute(
-            """
-            WITH m AS MATERIALIZED (
-                SELECT bucket, open, high, low, close, volume, value, fills
-                FROM ohlcv_1m
-                WHERE code = %(code)s AND bucket >= %(start)s AND bucket <= %(as_of)s
-            ), g AS (
-                SELECT date_bin(%(step)s, bucket, %(origin)s) AS t, min(bucket) AS first_b, max(bucket) AS last_b,
-                       max(high) AS high, min(low) AS low, sum(volume) AS volume, sum(value) AS value,
-                       sum(fills) AS fills
-                FROM m GROUP BY 1
-            )
-            SELECT g.t, o.open, g.high, g.low, c.close, g.volume, g.value, g.fills
-            FROM g JOIN m o ON o.bucket = g.first_b JOIN m c ON c.bucket = g.last_b
-            ORDER BY g.t
-            """,
-            {"step": step, "origin": _EPOCH, "code": ref.market, "start": start, "as_of": fresh.as_of},
+            f"SELECT bucket, open, high, low, close, volume, value, fills FROM {VIEW[interval]} "  # noqa: S608
+            "WHERE code = %(code)s AND bucket >= %(start)s AND bucket <= %(as_of)s ORDER BY bucket",
+            {"code": ref.market, "start": start, "as_of": fresh.as_of},
         )
         rows = cur.fetchall()
     is_krw = ref.quote == "KRW"

@@ -77,7 +77,7 @@ def refresh_aggregates(conn: psycopg2.extensions.connection) -> RefreshResult:
                     start = oldest_chunk if view == "ohlcv_1m" else None
                     # view and width come from LEVELS above, never from input.
                     cur.execute(
-                        f"CALL refresh_continuous_aggregate('{view}', %s::timestamptz, "  # noqa: S608
+                        f"CALL refresh_continuous_aggregate('{view}', %s::timestamptz, "
                         f"time_bucket(INTERVAL '{width}', now()){atomic})",
                         (start,),
                     )

@@ -29,8 +29,8 @@ CREATE TABLE IF NOT EXISTS ohlcv_5m_store (
 );
 CREATE INDEX IF NOT EXISTS ohlcv_5m_store_bucket ON ohlcv_5m_store (bucket);
 
--- One 5 minutes bucket of one market from ohlcv_1m (stored plus real-time minutes): open of its first bucket, close of
--- its last.
+-- One 5 minutes bucket of one market rolled up from ohlcv_1m_store: open of its first bucket, close of its last.
+-- Used by the refresh, after the level below was refreshed (its store is then complete for this bucket).
 CREATE OR REPLACE FUNCTION ohlcv_5m_for(p_code text, p_bucket timestamptz)
 RETURNS SETOF ohlcv_5m_store
 LANGUAGE sql STABLE AS $$
@@ -50,7 +50,7 @@ LANGUAGE sql STABLE AS $$
         sum(sell_value),
         sum(buy_fills)::bigint,
         max(last_time)
-    FROM ohlcv_1m
+    FROM ohlcv_1m_store
     WHERE code = p_code AND bucket >= p_bucket AND bucket < p_bucket + INTERVAL '5 minutes'
     HAVING count(*) > 0
 $$;
@@ -73,7 +73,7 @@ SELECT
     sum(sell_value),
     sum(buy_fills)::bigint,
     max(last_time)
-FROM ohlcv_1m
+FROM ohlcv_1m_store
 GROUP BY 1, 2
 ON CONFLICT (code, bucket) DO NOTHING;
 
@@ -85,12 +85,30 @@ WHERE NOT EXISTS (
     WHERE i.code = s.code AND i.bucket >= s.bucket AND i.bucket < s.bucket + INTERVAL '5 minutes'
 )
 UNION ALL
-SELECT r.*
+-- Buckets holding a not-yet-refreshed minute, rolled up from the real-time ohlcv_1m: one join, so a read of one market
+-- computes that market's pending minutes once (the code filter reaches agg_invalidations through the join).
+SELECT
+    d.bucket,
+    d.code,
+    (array_agg(m.open ORDER BY m.bucket))[1],
+    max(m.high),
+    min(m.low),
+    (array_agg(m.close ORDER BY m.bucket DESC))[1],
+    sum(m.volume),
+    sum(m.value),
+    sum(m.fills)::bigint,
+    sum(m.buy_volume),
+    sum(m.sell_volume),
+    sum(m.buy_value),
+    sum(m.sell_value),
+    sum(m.buy_fills)::bigint,
+    max(m.last_time)
 FROM (
     SELECT DISTINCT code, date_bin(INTERVAL '5 minutes', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket
     FROM agg_invalidations
 ) d
-CROSS JOIN LATERAL ohlcv_5m_for(d.code, d.bucket) r;
+JOIN ohlcv_1m m ON m.code = d.code AND m.bucket >= d.bucket AND m.bucket < d.bucket + INTERVAL '5 minutes'
+GROUP BY d.bucket, d.code;
 
 CREATE TABLE IF NOT EXISTS ohlcv_1h_store (
     bucket      timestamptz      NOT NULL,
@@ -112,8 +130,8 @@ CREATE TABLE IF NOT EXISTS ohlcv_1h_store (
 );
 CREATE INDEX IF NOT EXISTS ohlcv_1h_store_bucket ON ohlcv_1h_store (bucket);
 
--- One 1 hour bucket of one market from ohlcv_5m (stored plus real-time minutes): open of its first bucket, close of
--- its last.
+-- One 1 hour bucket of one market rolled up from ohlcv_5m_store: open of its first bucket, close of its last.
+-- Used by the refresh, after the level below was refreshed (its store is then complete for this bucket).
 CREATE OR REPLACE FUNCTION ohlcv_1h_for(p_code text, p_bucket timestamptz)
 RETURNS SETOF ohlcv_1h_store
 LANGUAGE sql STABLE AS $$
@@ -133,7 +151,7 @@ LANGUAGE sql STABLE AS $$
         sum(sell_value),
         sum(buy_fills)::bigint,
         max(last_time)
-    FROM ohlcv_5m
+    FROM ohlcv_5m_store
     WHERE code = p_code AND bucket >= p_bucket AND bucket < p_bucket + INTERVAL '1 hour'
     HAVING count(*) > 0
 $$;
@@ -156,7 +174,7 @@ SELECT
     sum(sell_value),
     sum(buy_fills)::bigint,
     max(last_time)
-FROM ohlcv_5m
+FROM ohlcv_5m_store
 GROUP BY 1, 2
 ON CONFLICT (code, bucket) DO NOTHING;
 
@@ -168,12 +186,30 @@ WHERE NOT EXISTS (
     WHERE i.code = s.code AND i.bucket >= s.bucket AND i.bucket < s.bucket + INTERVAL '1 hour'
 )
 UNION ALL
-SELECT r.*
+-- Buckets holding a not-yet-refreshed minute, rolled up from the real-time ohlcv_5m: one join, so a read of one market
+-- computes that market's pending minutes once (the code filter reaches agg_invalidations through the join).
+SELECT
+    d.bucket,
+    d.code,
+    (array_agg(m.open ORDER BY m.bucket))[1],
+    max(m.high),
+    min(m.low),
+    (array_agg(m.close ORDER BY m.bucket DESC))[1],
+    sum(m.volume),
+    sum(m.value),
+    sum(m.fills)::bigint,
+    sum(m.buy_volume),
+    sum(m.sell_volume),
+    sum(m.buy_value),
+    sum(m.sell_value),
+    sum(m.buy_fills)::bigint,
+    max(m.last_time)
 FROM (
     SELECT DISTINCT code, date_bin(INTERVAL '1 hour', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket
     FROM agg_invalidations
 ) d
-CROSS JOIN LATERAL ohlcv_1h_for(d.code, d.bucket) r;
+JOIN ohlcv_5m m ON m.code = d.code AND m.bucket >= d.bucket AND m.bucket < d.bucket + INTERVAL '1 hour'
+GROUP BY d.bucket, d.code;
 
 CREATE TABLE IF NOT EXISTS ohlcv_1d_store (
     bucket      timestamptz      NOT NULL,
@@ -195,8 +231,8 @@ CREATE TABLE IF NOT EXISTS ohlcv_1d_store (
 );
 CREATE INDEX IF NOT EXISTS ohlcv_1d_store_bucket ON ohlcv_1d_store (bucket);
 
--- One 1 day bucket of one market from ohlcv_1h (stored plus real-time minutes): open of its first bucket, close of
--- its last.
+-- One 1 day bucket of one market rolled up from ohlcv_1h_store: open of its first bucket, close of its last.
+-- Used by the refresh, after the level below was refreshed (its store is then complete for this bucket).
 CREATE OR REPLACE FUNCTION ohlcv_1d_for(p_code text, p_bucket timestamptz)
 RETURNS SETOF ohlcv_1d_store
 LANGUAGE sql STABLE AS $$
@@ -216,7 +252,7 @@ LANGUAGE sql STABLE AS $$
         sum(sell_value),
         sum(buy_fills)::bigint,
         max(last_time)
-    FROM ohlcv_1h
+    FROM ohlcv_1h_store
     WHERE code = p_code AND bucket >= p_bucket AND bucket < p_bucket + INTERVAL '1 day'
     HAVING count(*) > 0
 $$;
@@ -239,7 +275,7 @@ SELECT
     sum(sell_value),
     sum(buy_fills)::bigint,
     max(last_time)
-FROM ohlcv_1h
+FROM ohlcv_1h_store
 GROUP BY 1, 2
 ON CONFLICT (code, bucket) DO NOTHING;
 
@@ -251,12 +287,30 @@ WHERE NOT EXISTS (
     WHERE i.code = s.code AND i.bucket >= s.bucket AND i.bucket < s.bucket + INTERVAL '1 day'
 )
 UNION ALL
-SELECT r.*
+-- Buckets holding a not-yet-refreshed minute, rolled up from the real-time ohlcv_1h: one join, so a read of one market
+-- computes that market's pending minutes once (the code filter reaches agg_invalidations through the join).
+SELECT
+    d.bucket,
+    d.code,
+    (array_agg(m.open ORDER BY m.bucket))[1],
+    max(m.high),
+    min(m.low),
+    (array_agg(m.close ORDER BY m.bucket DESC))[1],
+    sum(m.volume),
+    sum(m.value),
+    sum(m.fills)::bigint,
+    sum(m.buy_volume),
+    sum(m.sell_volume),
+    sum(m.buy_value),
+    sum(m.sell_value),
+    sum(m.buy_fills)::bigint,
+    max(m.last_time)
 FROM (
     SELECT DISTINCT code, date_bin(INTERVAL '1 day', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket
     FROM agg_invalidations
 ) d
-CROSS JOIN LATERAL ohlcv_1d_for(d.code, d.bucket) r;
+JOIN ohlcv_1h m ON m.code = d.code AND m.bucket >= d.bucket AND m.bucket < d.bucket + INTERVAL '1 day'
+GROUP BY d.bucket, d.code;
 
 -- Materialise every invalidated minute, then its 5-minute, hour and day buckets (each from the level below, now
 -- up to date), in one transaction. The EXCLUSIVE lock waits for in-flight writers and holds new ones for the
