@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.common import BenchFigure, percentile
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 GOAL_P95_MS = 50.0
 DEFAULT_SIZES = "1M:30,10M:365"
@@ -451,8 +451,8 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from upbit_llm.logging_setup import configure_logging
-    from upbit_llm.settings import get_settings
+    from upbit_core.logging_setup import configure_logging
+    from upbit_core.settings import get_settings
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help="ROWS:DAYS,... e.g. 1M:30,10M:365")

@@ -16,7 +16,7 @@ from db.connection import connect
 from db.maintenance import apply_retention, refresh_aggregates
 from tests.support.history import history_catalog, history_messages
 from tests.support.rows import load_catalog, load_messages, query_rows
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -227,8 +227,8 @@ def _normalise(value: Any) -> Any:
 
 
 def _entry_points(settings: Settings) -> dict[str, Any]:
-    from analyst.qa import answer_question
-    from analyst.summary import produce_summary
+    from llm.qa import answer_question
+    from llm.summary import produce_summary
     from analytics.candles import candles
     from analytics.coin import coin_brief
     from analytics.movers import top_movers
