@@ -227,13 +227,13 @@ def _normalise(value: Any) -> Any:
 
 
 def _entry_points(settings: Settings) -> dict[str, Any]:
-    from llm.qa import answer_question
-    from llm.summary import produce_summary
     from analytics.candles import candles
     from analytics.coin import coin_brief
     from analytics.movers import top_movers
     from analytics.overview import market_overview
     from analytics.summaries import latest_summary
+    from llm.qa import answer_question
+    from llm.summary import produce_summary
     from tests.support.analyst_data import clear_llm_state
 
     clear_llm_state(settings)
