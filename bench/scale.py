@@ -112,9 +112,11 @@ class SizeResult:
     storage: dict[str, tuple[float, float]] = field(default_factory=dict)  # relation → (bytes/row before, after)
 
 
-def _generate(settings: Settings, rows: int, days: int, markets: int) -> None:
-    from bench.mcp_latency import _INSERT_SQL, finish
+def _generate(settings: Settings, rows: int, days: int, markets: int) -> dict[str, float]:
+    """Fill the database; returns the seconds per level of the first refresh (every bucket materialised)."""
+    from bench.mcp_latency import _INSERT_SQL
     from db.connection import connect
+    from db.maintenance import refresh_aggregates
     from fake_upbit.simulator import MarketSimulator
     from ingest.catalog import store_catalog
 
@@ -141,7 +143,21 @@ def _generate(settings: Settings, rows: int, days: int, markets: int) -> None:
                 )
             conn.commit()
             _progress(f"generated {hi + 1:,}/{rows:,} rows ({(hi + 1) / (time.monotonic() - started):,.0f} rows/s)")
-        finish(conn, end)
+        with conn.cursor() as cur:
+            cur.execute("DELETE FROM ticker_latest")
+            cur.execute(
+                "INSERT INTO ticker_latest SELECT DISTINCT ON (code) * FROM ticker_data "
+                "WHERE time > %s - interval '1 day' ORDER BY code, time DESC",
+                (end,),
+            )
+            cur.execute("ANALYZE ticker_data")
+        conn.commit()
+        _progress("refreshing every aggregate level (real refresh_aggregates)")
+        levels = refresh_aggregates(conn).levels
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("VACUUM ANALYZE")
+        return levels
     finally:
         conn.close()
 
@@ -309,24 +325,8 @@ def measure(settings: Settings, rows: int, days: int, *, markets: int, calls: in
             migrate(bs)
         _progress(f"{bs.timescaledb_dbname} ({mode}): generating {rows:,} ticks over {days} days, {markets} markets")
         started = time.monotonic()
-        _generate(bs, rows, days, markets)
+        result.refresh_initial = _generate(bs, rows, days, markets)
         _progress(f"generated and refreshed in {time.monotonic() - started:.0f}s")
-        # The initial refresh already ran in finish(); time a full re-materialisation per level from here.
-        if mode == "timescaledb":
-            conn = connect(bs)
-            conn.autocommit = True
-            levels: dict[str, float] = {}
-            with conn.cursor() as cur:
-                for view, width in (("ohlcv_1m", "1 minute"), ("ohlcv_5m", "5 minutes"), ("ohlcv_1h", "1 hour"),
-                                    ("ohlcv_1d", "1 day")):  # fmt: skip
-                    t0 = time.monotonic()
-                    cur.execute(
-                        f"CALL refresh_continuous_aggregate('{view}', NULL, time_bucket(INTERVAL '{width}', now()), "
-                        "force => true, options => '{\"buckets_per_batch\": 0}')"
-                    )
-                    levels[view] = time.monotonic() - t0
-            conn.close()
-            result.refresh_initial = levels
         result.storage = _storage(bs, mode)
     else:
         _progress(f"{bs.timescaledb_dbname}: reusing ~{present:,} rows (--regenerate to rebuild)")

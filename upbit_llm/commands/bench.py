@@ -37,6 +37,8 @@ AREAS: dict[str, str] = {
 }
 ALIASES = {"celery_llm": "llm"}
 NOT_AREAS = frozenset({"__init__", "__main__", "common"})
+# Areas that run only when named: `bench scale` generates up to 10M ticks per size (tens of minutes on 2 cores).
+ONLY_WHEN_NAMED = frozenset({"scale"})
 
 
 def discover_areas() -> dict[str, str]:
@@ -60,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the docs)")
     parser.add_argument("--quick", action="store_true", help="smaller workloads (passed to areas that support it)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is not met")
+    parser.add_argument(
+        "--sizes",
+        default=None,
+        help="scale only: history sizes as ROWS:DAYS,... (default 1M:30,10M:365; --quick 200K:7,1M:30)",
+    )
 
 
 @dataclass
@@ -148,12 +155,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from upbit_llm.output import print_table
 
     known = discover_areas()
-    areas = list(known) if args.which == "all" else [args.which]
+    areas = [a for a in known if a not in ONLY_WHEN_NAMED] if args.which == "all" else [args.which]
     started = datetime.now(UTC)
     results: list[AreaResult] = []
     for area in areas:
         print(f"bench: running {area} ({known[area]}) ...", file=sys.stderr, flush=True)
-        res = run_area(area, settings, module_name=known[area], quick=args.quick)
+        extra = {"sizes": args.sizes} if getattr(args, "sizes", None) else {}
+        res = run_area(area, settings, module_name=known[area], quick=args.quick, **extra)
         print(f"bench: {area} {res.status} in {res.seconds:.1f}s {res.error}".rstrip(), file=sys.stderr, flush=True)
         results.append(res)
 
