@@ -85,30 +85,43 @@ WHERE NOT EXISTS (
     WHERE i.code = s.code AND i.bucket >= s.bucket AND i.bucket < s.bucket + INTERVAL '5 minutes'
 )
 UNION ALL
--- Buckets holding a not-yet-refreshed minute, rolled up from the real-time ohlcv_1m: one join, so a read of one market
--- computes that market's pending minutes once (the code filter reaches agg_invalidations through the join).
-SELECT
-    d.bucket,
-    d.code,
-    (array_agg(m.open ORDER BY m.bucket))[1],
-    max(m.high),
-    min(m.low),
-    (array_agg(m.close ORDER BY m.bucket DESC))[1],
-    sum(m.volume),
-    sum(m.value),
-    sum(m.fills)::bigint,
-    sum(m.buy_volume),
-    sum(m.sell_volume),
-    sum(m.buy_value),
-    sum(m.sell_value),
-    sum(m.buy_fills)::bigint,
-    max(m.last_time)
+-- Buckets holding a not-yet-refreshed minute, rolled up from that bucket's minutes: stored ones plus pending ones
+-- computed from ticks (what the ohlcv_1m view serves), spelled out so that both halves are indexed range reads on
+-- (code, bucket). Reading through the ohlcv_1m view or the level below instead, PostgreSQL cannot push the bucket
+-- range into agg_invalidations and recomputes every pending minute per bucket: minutes per read after a replay.
+SELECT d.bucket, d.code, r.*
 FROM (
     SELECT DISTINCT code, date_bin(INTERVAL '5 minutes', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket
     FROM agg_invalidations
 ) d
-JOIN ohlcv_1m m ON m.code = d.code AND m.bucket >= d.bucket AND m.bucket < d.bucket + INTERVAL '5 minutes'
-GROUP BY d.bucket, d.code;
+CROSS JOIN LATERAL (
+    SELECT
+        (array_agg(m.open ORDER BY m.bucket))[1]        AS open,
+        max(m.high)                                     AS high,
+        min(m.low)                                      AS low,
+        (array_agg(m.close ORDER BY m.bucket DESC))[1]  AS close,
+        sum(m.volume)                                   AS volume,
+        sum(m.value)                                    AS value,
+        sum(m.fills)::bigint                            AS fills,
+        sum(m.buy_volume)                               AS buy_volume,
+        sum(m.sell_volume)                              AS sell_volume,
+        sum(m.buy_value)                                AS buy_value,
+        sum(m.sell_value)                               AS sell_value,
+        sum(m.buy_fills)::bigint                        AS buy_fills,
+        max(m.last_time)                                AS last_time
+    FROM (
+        SELECT s.bucket, s.open, s.high, s.low, s.close, s.volume, s.value, s.fills, s.buy_volume, s.sell_volume, s.buy_value, s.sell_value, s.buy_fills, s.last_time
+        FROM ohlcv_1m_store s
+        WHERE s.code = d.code AND s.bucket >= d.bucket AND s.bucket < d.bucket + INTERVAL '5 minutes'
+          AND NOT EXISTS (SELECT 1 FROM agg_invalidations i WHERE i.code = s.code AND i.bucket = s.bucket)
+        UNION ALL
+        SELECT f.bucket, f.open, f.high, f.low, f.close, f.volume, f.value, f.fills, f.buy_volume, f.sell_volume, f.buy_value, f.sell_value, f.buy_fills, f.last_time
+        FROM agg_invalidations i
+        CROSS JOIN LATERAL ohlcv_1m_for(i.code, i.bucket) f
+        WHERE i.code = d.code AND i.bucket >= d.bucket AND i.bucket < d.bucket + INTERVAL '5 minutes'
+    ) m
+    HAVING count(*) > 0
+) r;
 
 CREATE TABLE IF NOT EXISTS ohlcv_1h_store (
     bucket      timestamptz      NOT NULL,
@@ -186,30 +199,43 @@ WHERE NOT EXISTS (
     WHERE i.code = s.code AND i.bucket >= s.bucket AND i.bucket < s.bucket + INTERVAL '1 hour'
 )
 UNION ALL
--- Buckets holding a not-yet-refreshed minute, rolled up from the real-time ohlcv_5m: one join, so a read of one market
--- computes that market's pending minutes once (the code filter reaches agg_invalidations through the join).
-SELECT
-    d.bucket,
-    d.code,
-    (array_agg(m.open ORDER BY m.bucket))[1],
-    max(m.high),
-    min(m.low),
-    (array_agg(m.close ORDER BY m.bucket DESC))[1],
-    sum(m.volume),
-    sum(m.value),
-    sum(m.fills)::bigint,
-    sum(m.buy_volume),
-    sum(m.sell_volume),
-    sum(m.buy_value),
-    sum(m.sell_value),
-    sum(m.buy_fills)::bigint,
-    max(m.last_time)
+-- Buckets holding a not-yet-refreshed minute, rolled up from that bucket's minutes: stored ones plus pending ones
+-- computed from ticks (what the ohlcv_1m view serves), spelled out so that both halves are indexed range reads on
+-- (code, bucket). Reading through the ohlcv_1m view or the level below instead, PostgreSQL cannot push the bucket
+-- range into agg_invalidations and recomputes every pending minute per bucket: minutes per read after a replay.
+SELECT d.bucket, d.code, r.*
 FROM (
     SELECT DISTINCT code, date_bin(INTERVAL '1 hour', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket
     FROM agg_invalidations
 ) d
-JOIN ohlcv_5m m ON m.code = d.code AND m.bucket >= d.bucket AND m.bucket < d.bucket + INTERVAL '1 hour'
-GROUP BY d.bucket, d.code;
+CROSS JOIN LATERAL (
+    SELECT
+        (array_agg(m.open ORDER BY m.bucket))[1]        AS open,
+        max(m.high)                                     AS high,
+        min(m.low)                                      AS low,
+        (array_agg(m.close ORDER BY m.bucket DESC))[1]  AS close,
+        sum(m.volume)                                   AS volume,
+        sum(m.value)                                    AS value,
+        sum(m.fills)::bigint                            AS fills,
+        sum(m.buy_volume)                               AS buy_volume,
+        sum(m.sell_volume)                              AS sell_volume,
+        sum(m.buy_value)                                AS buy_value,
+        sum(m.sell_value)                               AS sell_value,
+        sum(m.buy_fills)::bigint                        AS buy_fills,
+        max(m.last_time)                                AS last_time
+    FROM (
+        SELECT s.bucket, s.open, s.high, s.low, s.close, s.volume, s.value, s.fills, s.buy_volume, s.sell_volume, s.buy_value, s.sell_value, s.buy_fills, s.last_time
+        FROM ohlcv_1m_store s
+        WHERE s.code = d.code AND s.bucket >= d.bucket AND s.bucket < d.bucket + INTERVAL '1 hour'
+          AND NOT EXISTS (SELECT 1 FROM agg_invalidations i WHERE i.code = s.code AND i.bucket = s.bucket)
+        UNION ALL
+        SELECT f.bucket, f.open, f.high, f.low, f.close, f.volume, f.value, f.fills, f.buy_volume, f.sell_volume, f.buy_value, f.sell_value, f.buy_fills, f.last_time
+        FROM agg_invalidations i
+        CROSS JOIN LATERAL ohlcv_1m_for(i.code, i.bucket) f
+        WHERE i.code = d.code AND i.bucket >= d.bucket AND i.bucket < d.bucket + INTERVAL '1 hour'
+    ) m
+    HAVING count(*) > 0
+) r;
 
 CREATE TABLE IF NOT EXISTS ohlcv_1d_store (
     bucket      timestamptz      NOT NULL,
@@ -287,30 +313,43 @@ WHERE NOT EXISTS (
     WHERE i.code = s.code AND i.bucket >= s.bucket AND i.bucket < s.bucket + INTERVAL '1 day'
 )
 UNION ALL
--- Buckets holding a not-yet-refreshed minute, rolled up from the real-time ohlcv_1h: one join, so a read of one market
--- computes that market's pending minutes once (the code filter reaches agg_invalidations through the join).
-SELECT
-    d.bucket,
-    d.code,
-    (array_agg(m.open ORDER BY m.bucket))[1],
-    max(m.high),
-    min(m.low),
-    (array_agg(m.close ORDER BY m.bucket DESC))[1],
-    sum(m.volume),
-    sum(m.value),
-    sum(m.fills)::bigint,
-    sum(m.buy_volume),
-    sum(m.sell_volume),
-    sum(m.buy_value),
-    sum(m.sell_value),
-    sum(m.buy_fills)::bigint,
-    max(m.last_time)
+-- Buckets holding a not-yet-refreshed minute, rolled up from that bucket's minutes: stored ones plus pending ones
+-- computed from ticks (what the ohlcv_1m view serves), spelled out so that both halves are indexed range reads on
+-- (code, bucket). Reading through the ohlcv_1m view or the level below instead, PostgreSQL cannot push the bucket
+-- range into agg_invalidations and recomputes every pending minute per bucket: minutes per read after a replay.
+SELECT d.bucket, d.code, r.*
 FROM (
     SELECT DISTINCT code, date_bin(INTERVAL '1 day', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket
     FROM agg_invalidations
 ) d
-JOIN ohlcv_1h m ON m.code = d.code AND m.bucket >= d.bucket AND m.bucket < d.bucket + INTERVAL '1 day'
-GROUP BY d.bucket, d.code;
+CROSS JOIN LATERAL (
+    SELECT
+        (array_agg(m.open ORDER BY m.bucket))[1]        AS open,
+        max(m.high)                                     AS high,
+        min(m.low)                                      AS low,
+        (array_agg(m.close ORDER BY m.bucket DESC))[1]  AS close,
+        sum(m.volume)                                   AS volume,
+        sum(m.value)                                    AS value,
+        sum(m.fills)::bigint                            AS fills,
+        sum(m.buy_volume)                               AS buy_volume,
+        sum(m.sell_volume)                              AS sell_volume,
+        sum(m.buy_value)                                AS buy_value,
+        sum(m.sell_value)                               AS sell_value,
+        sum(m.buy_fills)::bigint                        AS buy_fills,
+        max(m.last_time)                                AS last_time
+    FROM (
+        SELECT s.bucket, s.open, s.high, s.low, s.close, s.volume, s.value, s.fills, s.buy_volume, s.sell_volume, s.buy_value, s.sell_value, s.buy_fills, s.last_time
+        FROM ohlcv_1m_store s
+        WHERE s.code = d.code AND s.bucket >= d.bucket AND s.bucket < d.bucket + INTERVAL '1 day'
+          AND NOT EXISTS (SELECT 1 FROM agg_invalidations i WHERE i.code = s.code AND i.bucket = s.bucket)
+        UNION ALL
+        SELECT f.bucket, f.open, f.high, f.low, f.close, f.volume, f.value, f.fills, f.buy_volume, f.sell_volume, f.buy_value, f.sell_value, f.buy_fills, f.last_time
+        FROM agg_invalidations i
+        CROSS JOIN LATERAL ohlcv_1m_for(i.code, i.bucket) f
+        WHERE i.code = d.code AND i.bucket >= d.bucket AND i.bucket < d.bucket + INTERVAL '1 day'
+    ) m
+    HAVING count(*) > 0
+) r;
 
 -- Materialise every invalidated minute, then its 5-minute, hour and day buckets (each from the level below, now
 -- up to date), in one transaction. The EXCLUSIVE lock waits for in-flight writers and holds new ones for the
