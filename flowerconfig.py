@@ -2,6 +2,6 @@
 # `celery -A celery_app flower`. Options come from Settings; without FLOWER_PASSWORD Flower refuses to start.
 # Command-line flags (e.g. --port, --address) still override these values.
 from celery_app.flower_config import flower_options
-from upbit_llm.settings import get_settings
+from upbit_core.settings import get_settings
 
 globals().update(flower_options(get_settings()))

@@ -28,7 +28,7 @@ from alerts.event import AlertEvent, load_event
 from alerts.transport import SendOutcome, post
 from anomaly.detector import severity_rank
 from db.connection import connect
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from typing import Any
 from anomaly.detector import DetectorConfig, severity_rank
 from anomaly.scan import ScanOptions, ScanResult, run_scan
 from db.connection import connect
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -407,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
     import json
 
-    from upbit_llm.settings import get_settings
+    from upbit_core.settings import get_settings
 
     parser = argparse.ArgumentParser(prog="python -m anomaly.evaluate", description=main.__doc__)
     parser.add_argument("--labels", required=True, help="labels JSONL written by fake-upbit --simulate")

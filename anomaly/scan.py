@@ -23,7 +23,7 @@ from anomaly.detector import BucketRow, DetectorConfig
 from anomaly.engine import DetectorEngine, StepInput
 from anomaly.lifecycle import Action, Cooldown, Episode, Lifecycle
 from db.connection import connect
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

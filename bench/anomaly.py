@@ -28,7 +28,7 @@ from anomaly.scan import ScanOptions, run_scan
 from bench.common import BenchFigure, percentile
 from db.connection import connect, drop_database
 from db.migrate import migrate
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -344,8 +344,8 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from upbit_llm.logging_setup import configure_logging
-    from upbit_llm.settings import get_settings
+    from upbit_core.logging_setup import configure_logging
+    from upbit_core.settings import get_settings
 
     parser = argparse.ArgumentParser(prog="python -m bench.anomaly", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1.25 h of simulated trading instead of 3 h")

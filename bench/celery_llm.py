@@ -25,7 +25,7 @@ from pydantic import SecretStr
 
 from bench.common import BenchFigure
 from db.connection import drop_database
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,10 @@ def _prepare(settings: Settings, markets: int, seconds: float) -> tuple[Settings
 def run(
     settings: Settings, *, markets: int = 160, seconds: float = 600, quick: bool = False, **_: Any
 ) -> list[BenchFigure]:
-    from analyst.grounding import check
-    from analyst.summary import produce_summary
     from analytics.tokens import count_tokens
-    from upbit_llm.settings import PROJECT_ROOT
+    from llm.grounding import check
+    from llm.summary import produce_summary
+    from upbit_core.settings import PROJECT_ROOT
 
     if str(PROJECT_ROOT) not in sys.path:  # the Messages API stand-in lives with the tests (repository checkout)
         sys.path.insert(0, str(PROJECT_ROOT))

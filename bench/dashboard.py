@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.common import BenchFigure, percentile
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 GOAL_API_P95_MS = 250.0
 GOAL_PAGE_P95_MS = 400.0

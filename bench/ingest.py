@@ -34,8 +34,8 @@ from db.migrate import migrate
 from fake_upbit.simulator import MarketSimulator
 from ingest.producer import TickerProducer, ensure_topics
 from ingest.writer import _COLUMN_LIST, COPY_OPTIONS, prepare
+from upbit_core.settings import PROJECT_ROOT, Settings
 from upbit_llm.services import free_port, spawn_tansu, wait_for_port
-from upbit_llm.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
 

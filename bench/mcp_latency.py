@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BenchFigure, percentile
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -258,8 +258,8 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from upbit_llm.logging_setup import configure_logging
-    from upbit_llm.settings import get_settings
+    from upbit_core.logging_setup import configure_logging
+    from upbit_core.settings import get_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)

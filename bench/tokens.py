@@ -14,7 +14,7 @@ import sys
 import time
 
 from bench.common import BenchFigure
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 
 def _fill(settings: Settings, markets: int, minutes: int) -> None:
@@ -92,8 +92,8 @@ def run(settings: Settings, *, markets: int = 160, minutes: int = 15, quick: boo
 
 
 def main(argv: list[str] | None = None) -> int:
-    from upbit_llm.logging_setup import configure_logging
-    from upbit_llm.settings import get_settings
+    from upbit_core.logging_setup import configure_logging
+    from upbit_core.settings import get_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markets", type=int, default=160)

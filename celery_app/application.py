@@ -8,7 +8,7 @@ from enum import StrEnum
 from celery import Celery
 from kombu import Queue as KombuQueue
 
-from upbit_llm.settings import Settings, get_settings
+from upbit_core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

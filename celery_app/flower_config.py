@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 
 class FlowerPasswordMissing(SystemExit):

@@ -14,7 +14,7 @@ from typing import Any
 
 from celery.schedules import crontab
 
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 
 def every(seconds: int) -> crontab | timedelta:

@@ -22,7 +22,7 @@ from analytics.models import AnomalyList, CandleSeries, CoinBrief, MarketOvervie
 from dashboard.data import DataSource, MarketTable
 from dashboard.live import LiveHub
 from db.connection import DatabaseUnavailable
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class AskRequest(BaseModel):
 
 
 class AskResponse(BaseModel):
-    """The coin Q&A answer (analyst.qa.answer_question), with its as-of time and token cost."""
+    """The coin Q&A answer (llm.qa.answer_question), with its as-of time and token cost."""
 
     status: Literal["answered", "ambiguous", "not_found", "no_data", "invalid"]
     question: str
@@ -148,8 +148,8 @@ _ask_slots = threading.BoundedSemaphore(2)
 
 
 def _ask(settings: Settings, data: DataSource, market: str, question: str, lang: str | None) -> AskResponse:
-    from analyst.qa import answer_question
     from analytics.resolver import find_coins
+    from llm.qa import answer_question
 
     ref = data.known_market(market)
     if ref is None:

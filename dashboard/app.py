@@ -19,8 +19,8 @@ from dashboard.auth import TokenAuthMiddleware
 from dashboard.data import DataSource
 from dashboard.database import ReadPool
 from dashboard.live import LiveHub
-from upbit_llm import __version__
-from upbit_llm.settings import Settings
+from upbit_core import __version__
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import psycopg2
 import psycopg2.extensions
 
 from db.connection import DatabaseUnavailable, connect
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

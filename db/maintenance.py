@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import psycopg2.extensions
 
 from db.migrate import current_mode
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ import psycopg2
 import psycopg2.extensions
 
 from db.connection import connect, ensure_database
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from db.connection import DatabaseUnavailable, connect
 from ingest.dead_letters import DeadLetter
 from ingest.ticker import InvalidMessage
 from ingest.writer import PreparedRow, WriteResult, canonical_row, prepare, write_batch
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

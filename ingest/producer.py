@@ -28,7 +28,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ingest.ticker import canonical_bytes
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

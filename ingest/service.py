@@ -23,7 +23,7 @@ from ingest.catalog import CatalogError, fetch_catalog, select_codes, store_cata
 from ingest.producer import TickerProducer
 from ingest.ticker import InvalidMessage, is_simple, to_default, validation_errors
 from ingest.ws_client import StreamOptions, UpbitStream
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import psycopg2
 import pytest
 
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 # Parallel checkouts (git worktrees) running their suites at once each set their own Redis database index.

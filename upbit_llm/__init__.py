@@ -1,3 +1,5 @@
-"""The platform shell: settings, the `upbit-llm` command line, logging and local services."""
+"""The top of the stack: the `upbit-llm` command line, the demo supervisor and local development services."""
 
-__version__ = "0.1.0"
+from upbit_core import __version__
+
+__all__ = ["__version__"]

@@ -16,9 +16,9 @@ from types import ModuleType
 
 from pydantic import ValidationError
 
-from upbit_llm import __version__
-from upbit_llm.logging_setup import configure_logging
-from upbit_llm.settings import Settings
+from upbit_core import __version__
+from upbit_core.logging_setup import configure_logging
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import random
 
 import psycopg2
 
-from analyst.usage import LLMError
 from db.connection import DatabaseUnavailable
-from upbit_llm.settings import Settings
+from llm.usage import LLMError
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

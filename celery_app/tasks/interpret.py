@@ -26,7 +26,7 @@ def interpret_anomaly(self: Task, anomaly_id: int) -> dict[str, Any]:
     The alert is enqueued also when the interpretation failed for good: an alert without a reading beats no alert.
     Transient failures retry first (the alert waits for the reading). Idempotent per event status and severity.
     """
-    from analyst.interpret import interpret_anomaly as interpret
+    from llm.interpret import interpret_anomaly as interpret
 
     anomaly_id = int(anomaly_id)
     try:

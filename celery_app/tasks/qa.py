@@ -19,7 +19,7 @@ def ask_coin(self: Task, question: str, language: str | None = None) -> dict[str
 
     Idempotent: the same question about the same data is answered from the stored row (no second Claude call).
     """
-    from analyst.qa import answer_question
+    from llm.qa import answer_question
 
     settings = with_language(current_settings(), language)
     try:

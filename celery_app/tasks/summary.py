@@ -21,7 +21,7 @@ def market_summary(self: Task, at: str | None = None, language: str | None = Non
     Idempotent: llm_results is UNIQUE(kind, window_key) and an advisory lock per window keeps two workers from both
     calling Claude, so a redelivered or duplicated message stores one summary. Retries only transient errors.
     """
-    from analyst.summary import NoMarketData, produce_summary
+    from llm.summary import NoMarketData, produce_summary
 
     settings = with_language(current_settings(), language)
     now = datetime.fromisoformat(at) if at else None

@@ -13,7 +13,7 @@ import psycopg2
 import psycopg2.extensions
 import psycopg2.pool
 
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 from upbit_mcp.server import build_server
 
 log = logging.getLogger(__name__)

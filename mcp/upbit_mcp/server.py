@@ -26,7 +26,7 @@ from analytics.catalog import load_catalog
 from analytics.freshness import freshness, utcnow
 from analytics.models import Freshness, MarketRef
 from analytics.tokens import count_tokens
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 from upbit_mcp.db import DatabaseError, ReadOnlyPool
 from upbit_mcp.results import (
     AnomaliesResult,

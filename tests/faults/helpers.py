@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg2
 
-from upbit_llm.settings import PROJECT_ROOT, Settings
+from upbit_core.settings import PROJECT_ROOT, Settings
 
 
 def cli_env(settings: Settings, **overrides: str) -> dict[str, str]:

@@ -15,9 +15,9 @@ import pytest
 
 from tests.faults.conftest import FaultReport
 from tests.faults.helpers import cli_env, start_cli, stop_process
+from upbit_core.settings import PROJECT_ROOT, Settings
 from upbit_llm.demo.children import celery_available, command_available, flower_env
 from upbit_llm.services import free_port, wait_for_port
-from upbit_llm.settings import PROJECT_ROOT, Settings
 
 MCP_INIT = {
     "jsonrpc": "2.0",

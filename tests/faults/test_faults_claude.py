@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from analyst.summary import produce_summary
 from fake_upbit.simulator import MarketSimulator
+from llm.summary import produce_summary
 from tests.conftest import _test_settings
 from tests.faults.conftest import FaultReport
 from tests.faults.helpers import scalar
 from tests.support.fake_anthropic import FakeAnthropic, Scripted
 from tests.support.rows import load_catalog, load_messages
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 
 def test_claude_429_529_and_timeouts_still_store_each_summary_exactly_once(

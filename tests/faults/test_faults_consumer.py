@@ -30,7 +30,7 @@ from tests.faults.helpers import (
     wait_until,
 )
 from tests.support.private_postgres import PrivatePostgres
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 MESSAGES = 40_000
 RATE = 4_000.0  # messages/s produced while the consumer is being killed: ~10 s of stream

@@ -13,7 +13,7 @@ import pytest
 from fake_upbit.simulator import MarketSimulator
 from tests.faults.conftest import FaultReport
 from tests.support.rows import load_catalog, load_messages
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 BASE_INJECTIONS: list[str] = [
     "' OR '1'='1",

@@ -13,7 +13,7 @@ from fake_upbit.sources import SimulatedSource
 from ingest.ticker import message_id
 from tests.faults.conftest import FaultReport
 from tests.faults.helpers import cli_env, scalar, start_cli, stop_process, stored_ids, unique
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 START_MS = 1_767_243_600_000  # 2026-01-01 05:00 UTC
 

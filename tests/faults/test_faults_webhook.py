@@ -16,7 +16,7 @@ from tests.conftest import _test_settings
 from tests.faults.conftest import FaultReport
 from tests.faults.helpers import scalar
 from tests.support.receivers import Receiver, Reply
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 SECRET = "faults-webhook-secret"
 

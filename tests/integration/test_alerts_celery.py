@@ -21,7 +21,7 @@ from fake_upbit.simulator import EventPlan, MarketSimulator
 from tests.support.celery_procs import client_app, process_env, running, wait_for, worker
 from tests.support.receivers import Reply, running_receiver
 from tests.support.rows import load_catalog, load_messages
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 pytestmark = pytest.mark.slow
 

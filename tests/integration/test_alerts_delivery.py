@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from alerts.delivery import deliver
 from alerts.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from tests.support.receivers import Reply, running_receiver
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-webhook-secret"
@@ -263,7 +263,7 @@ def _delivery_process(settings: Settings, anomaly_id: int) -> subprocess.Popen[b
         "ALERT_TIMEOUT_SECONDS": str(settings.alert_timeout_seconds),
     }
     code = (
-        "import sys; from alerts.delivery import deliver; from upbit_llm.settings import Settings; "
+        "import sys; from alerts.delivery import deliver; from upbit_core.settings import Settings; "
         f"print(deliver(Settings(), {anomaly_id}).as_dict(), flush=True)"
     )
     return subprocess.Popen(

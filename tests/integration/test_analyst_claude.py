@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from analyst import claude, prompts
+from llm import claude, prompts
 from tests.support.fake_anthropic import FakeAnthropic, Scripted
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.analyst_data import filled_database
 from tests.support.celery_procs import ROOT, process_env
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,15 @@ import psycopg2.extras
 import pytest
 from pydantic import SecretStr
 
-from analyst.claude import Usage
-from analyst.costs import cost_report
-from analyst.interpret import interpret_anomaly
-from analyst.pricing import cost_usd
-from analyst.qa import answer_question
-from analyst.summary import produce_summary
+from llm.claude import Usage
+from llm.costs import cost_report
+from llm.interpret import interpret_anomaly
+from llm.pricing import cost_usd
+from llm.qa import answer_question
+from llm.summary import produce_summary
 from tests.support.analyst_data import clear_llm_state, fill_market, filled_database, insert_anomaly
 from tests.support.fake_anthropic import FakeAnthropic, Scripted, with_planted_number
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from db.connection import connect
 from tests.conftest import make_scratch_db
 from tests.support.analytics_data import catalog_entry, fill_simulated, tick
 from tests.support.rows import load_catalog, load_messages
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

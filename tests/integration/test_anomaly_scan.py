@@ -16,7 +16,7 @@ from anomaly.scan import SCAN_LOCK_KEY, run_scan
 from fake_upbit.simulator import EventPlan, MarketSimulator
 from tests.conftest import make_scratch_db
 from tests.support.rows import load_catalog, load_messages
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 START_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 DURATION_S = 780

@@ -12,7 +12,7 @@ import pytest
 from tests.support.analyst_data import filled_database
 from tests.support.celery_procs import fresh_redis_url, process_env, running, wait_for, worker
 from tests.support.fake_anthropic import FakeAnthropic
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 pytestmark = pytest.mark.slow
 

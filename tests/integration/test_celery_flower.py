@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from tests.support.celery_procs import ROOT, fresh_redis_url, process_env, running, wait_for
+from upbit_core.settings import Settings
 from upbit_llm.services import free_port
-from upbit_llm.settings import Settings
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import redis
 from tests.support.analyst_data import clear_llm_state, filled_database, insert_anomaly
 from tests.support.celery_procs import CELERY_TEST_REDIS, client_app, fresh_redis_url, process_env, wait_for, worker
 from tests.support.fake_anthropic import FakeAnthropic, Scripted
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 pytestmark = pytest.mark.slow
 

@@ -30,7 +30,7 @@ from db.connection import connect
 from tests.conftest import make_scratch_db
 from tests.support.browser import LiveServer, free_port
 from tests.support.dashboard import Filled, fill_with_simulator, insert_anomaly
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 VOLATILE = {"lag_seconds", "age_seconds"}

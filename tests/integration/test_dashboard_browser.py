@@ -21,7 +21,7 @@ from dashboard.app import build_app
 from tests.conftest import make_scratch_db
 from tests.support.browser import LiveServer, browser_errors, chromium, chromium_missing, wait_for
 from tests.support.dashboard import Filled, fill_with_simulator, insert_anomaly
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 pytestmark = [
     pytest.mark.slow,
@@ -52,7 +52,7 @@ def filled() -> Iterator[tuple[Settings, Filled, list[int]]]:
                 interpretation="거래대금이 평소의 6배로 늘었습니다.",
             ),
         ]
-        from analyst.summary import produce_summary
+        from llm.summary import produce_summary
 
         produce_summary(settings)  # the offline analyst writes the summary the overview shows
         yield settings, fill, marks

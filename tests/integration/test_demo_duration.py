@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import make_scratch_db
 from tests.integration.test_demo_run import processes_with_marker, start_demo
+from upbit_core.settings import PROJECT_ROOT
 from upbit_llm.services import free_port
-from upbit_llm.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

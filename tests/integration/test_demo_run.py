@@ -23,8 +23,8 @@ import pytest
 import redis
 
 from tests.conftest import ARTIFACTS, make_scratch_db
+from upbit_core.settings import PROJECT_ROOT, Settings
 from upbit_llm.services import free_port
-from upbit_llm.settings import PROJECT_ROOT, Settings
 from upbit_llm.supervisor import group_members
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -20,7 +20,7 @@ from fake_upbit.server import FakeUpbitServer
 from fake_upbit.simulator import MarketSimulator
 from fake_upbit.sources import SimulatedSource
 from ingest.consumer import TickerConsumer
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 pytestmark = pytest.mark.integration
 

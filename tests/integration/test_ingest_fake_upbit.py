@@ -19,7 +19,7 @@ from fake_upbit.sources import SimulatedSource
 from ingest.ticker import SIMPLE_KEYS
 from ingest.ws_client import subscription_request
 from tests.support.pipeline import Pipeline
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from fake_upbit.simulator import MarketSimulator
 from ingest.consumer import TickerConsumer
 from ingest.producer import TickerProducer, ensure_topics
 from ingest.ticker import message_id
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -14,7 +14,7 @@ from fake_upbit.sources import FileSource, SimulatedSource
 from ingest.ticker import FIELDS, message_id
 from tests.support.pipeline import Pipeline, fill_via_pipeline
 from tests.support.rows import query_rows
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from fake_upbit.simulator import MarketSimulator
 from ingest.ticker import FIELDS, InvalidMessage, message_id
 from ingest.writer import PreparedRow, latest_rows
 from tests.support.rows import load_catalog, load_messages, query_rows
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 pytestmark = pytest.mark.integration
 

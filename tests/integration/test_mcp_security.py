@@ -15,7 +15,7 @@ from db.connection import connect
 from tests.conftest import make_scratch_db
 from tests.support.analytics_data import GARBAGE_STRINGS, LEAK_MARKERS, catalog_entry, tick
 from tests.support.rows import load_catalog, load_messages
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 from upbit_mcp.db import ReadOnlyPool
 from upbit_mcp.server import build_server
 

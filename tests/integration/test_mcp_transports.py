@@ -25,7 +25,7 @@ from db.connection import connect
 from db.maintenance import refresh_aggregates
 from tests.conftest import make_scratch_db
 from tests.support.analytics_data import LEAK_MARKERS
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from db.connection import connect
 from db.maintenance import refresh_aggregates
 from db.migrate import MIGRATIONS_DIR, MigrationError, migrate
 from tests.support.rows import query_rows
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from upbit_core.settings import Settings
 from upbit_llm import services
-from upbit_llm.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from db.connection import connect
 from db.maintenance import refresh_aggregates
 from fake_upbit.simulator import MarketSimulator
 from tests.support.rows import load_catalog, load_messages
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 
 def fill_market(settings: Settings, *, markets: int = 30, seconds: float = 300, rate: float = 40, seed: int = 3) -> int:

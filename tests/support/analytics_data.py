@@ -6,7 +6,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 
 def tick(

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 # Celery tests own this Redis database (other areas' tests flush db 14 concurrently on a developer machine).

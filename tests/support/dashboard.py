@@ -12,7 +12,7 @@ from typing import Any
 from db.connection import connect
 from fake_upbit.simulator import MarketSimulator
 from tests.support.rows import load_catalog, load_messages
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 
 @dataclass(frozen=True)

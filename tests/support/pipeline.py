@@ -21,7 +21,7 @@ from fake_upbit.sources import FileSource, SimulatedSource
 from ingest.consumer import TickerConsumer
 from ingest.producer import TickerProducer, ensure_topics
 from ingest.service import LiveIngest
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 
 @dataclass

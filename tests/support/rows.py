@@ -8,7 +8,7 @@ from typing import Any
 from db.connection import connect
 from ingest.catalog import store_catalog
 from ingest.writer import WriteResult, write_messages
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 
 def load_messages(settings: Settings, messages: Iterable[Mapping[str, Any]], *, batch_size: int = 20_000) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analyst.grounding import check, context_numbers, extract_numbers
+from llm.grounding import check, context_numbers, extract_numbers
 
 CONTEXT = (
     "Upbit KRW market, 160 markets, as of 2026-11-24T14:30:00Z (lag 3s; gaps none)\n"

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from analyst import grounding, offline
-from analyst.interpret import parse_reading
-from analyst.summary import describe_changes
 from analytics.models import Breadth, CoinBrief, CoinLine, Freshness, MarketOverview, MarketRef
+from llm import grounding, offline
+from llm.interpret import parse_reading
+from llm.summary import describe_changes
 
 AS_OF = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)
 

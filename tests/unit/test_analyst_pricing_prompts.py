@@ -8,10 +8,10 @@ import anthropic
 import httpx
 import pytest
 
-from analyst import claude, prompts
-from analyst.claude import Usage
-from analyst.pricing import OFFLINE_MODEL, cost_usd, price_for
-from upbit_llm.settings import DEFAULT_ANTHROPIC_MODEL, Settings
+from llm import claude, prompts
+from llm.claude import Usage
+from llm.pricing import OFFLINE_MODEL, cost_usd, price_for
+from upbit_core.settings import DEFAULT_ANTHROPIC_MODEL, Settings
 
 
 def _settings(**kw: object) -> Settings:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench.common import BenchFigure
+from upbit_core.settings import Settings
 from upbit_llm.commands import bench as bench_cmd
-from upbit_llm.settings import Settings
 
 
 def _module(name: str, run) -> types.ModuleType:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from celery.schedules import crontab
 from celery_app.application import ROUTES, TASK_MODULES, Queue, create_app
 from celery_app.flower_config import FlowerPasswordMissing, flower_options
 from celery_app.schedule import build_schedule, every
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,9 +91,9 @@ def test_flower_refuses_to_start_without_a_password_and_uses_basic_auth_with_one
 def test_tasks_retry_only_transient_errors_with_bounded_jittered_backoff() -> None:
     import psycopg2
 
-    from analyst.usage import LLMError
     from celery_app.tasks.common import BACKOFF_MAX_SECONDS, backoff, is_transient
     from db.connection import DatabaseUnavailable
+    from llm.usage import LLMError
 
     assert is_transient(LLMError("429", transient=True, status=429))
     assert not is_transient(LLMError("400", transient=False, status=400))

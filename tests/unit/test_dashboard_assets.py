@@ -88,8 +88,8 @@ def test_web_command_knows_which_binds_are_loopback(host: str, loopback: bool) -
 
 
 def test_web_command_binds_loopback_by_default() -> None:
+    from upbit_core.settings import Settings
     from upbit_llm.cli import build_parser
-    from upbit_llm.settings import Settings
 
     args = build_parser().parse_args(["web"])
     assert args.host is None and args.port is None  # → WEB_HOST / WEB_PORT

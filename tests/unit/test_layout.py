@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from upbit_core.settings import Settings
 from upbit_llm.cli import COMMANDS, build_parser
-from upbit_llm.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

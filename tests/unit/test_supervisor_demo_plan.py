@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from upbit_core.settings import Settings
 from upbit_llm.demo.children import DemoOptions, build_plan, mcp_config_line, pick_port, settings_env
-from upbit_llm.settings import Settings
 
 
 def _settings(**kw: object) -> Settings:

@@ -8,8 +8,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from upbit_core.settings import Settings
 from upbit_llm.output import print_json, print_table
-from upbit_llm.settings import Settings
 
 KEY_METRICS = ("price_change_pct", "peak_change_pct", "value_ratio", "buy_share_pct", "markets_moving", "reason")
 

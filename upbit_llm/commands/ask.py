@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from upbit_core.settings import Settings
 from upbit_llm.output import print_json
-from upbit_llm.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,9 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from analyst.qa import answer_question
-    from analyst.usage import LLMError
     from db.connection import DatabaseUnavailable
+    from llm.qa import answer_question
+    from llm.usage import LLMError
 
     if args.language:
         settings = settings.model_copy(update={"report_language": args.language})

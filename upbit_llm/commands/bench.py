@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ NOT_AREAS = frozenset({"__init__", "__main__", "common"})
 
 def discover_areas() -> dict[str, str]:
     """AREAS plus every other module in bench/ (by file name, without importing it)."""
-    from upbit_llm.settings import PROJECT_ROOT
+    from upbit_core.settings import PROJECT_ROOT
 
     areas = dict(AREAS)
     known = set(areas.values())

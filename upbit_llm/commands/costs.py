@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from upbit_core.settings import Settings
 from upbit_llm.output import print_json, print_table
-from upbit_llm.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,8 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from analyst.costs import cost_report
     from db.connection import DatabaseUnavailable, connect
+    from llm.costs import cost_report
 
     if args.days < 1:
         print("costs: --days must be at least 1", file=sys.stderr)

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 SUMMARY_TASK = "celery_app.tasks.summary.market_summary"
 

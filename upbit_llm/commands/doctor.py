@@ -11,8 +11,8 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from upbit_core.settings import Settings
 from upbit_llm.output import print_json
-from upbit_llm.settings import Settings
 
 
 @dataclass

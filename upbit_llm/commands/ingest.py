@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from upbit_core.settings import Settings
 from upbit_llm.output import print_json
-from upbit_llm.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,8 +10,8 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
+from upbit_core.settings import Settings
 from upbit_llm.output import print_json
-from upbit_llm.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

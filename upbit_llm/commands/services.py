@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from upbit_core.settings import Settings
 from upbit_llm.output import print_json, print_table
-from upbit_llm.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

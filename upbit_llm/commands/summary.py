@@ -10,8 +10,8 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
+from upbit_core.settings import Settings
 from upbit_llm.output import print_json
-from upbit_llm.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,9 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from analyst.summary import NoMarketData, produce_summary
-    from analyst.usage import LLMError
     from db.connection import DatabaseUnavailable
+    from llm.summary import NoMarketData, produce_summary
+    from llm.usage import LLMError
 
     if args.language:
         settings = settings.model_copy(update={"report_language": args.language})

@@ -10,7 +10,7 @@ import argparse
 import ipaddress
 import sys
 
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from upbit_core.settings import PROJECT_ROOT, Settings
 from upbit_llm.services import port_open
-from upbit_llm.settings import PROJECT_ROOT, Settings
 from upbit_llm.supervisor import ChildSpec
 
 CELERY_QUEUES = "llm,scans,maintenance,alerts"

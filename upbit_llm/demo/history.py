@@ -18,8 +18,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from upbit_llm.logging_setup import configure_logging
-from upbit_llm.settings import Settings
+from upbit_core.logging_setup import configure_logging
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

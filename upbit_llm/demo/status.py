@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import psycopg2
 
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -8,14 +8,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from analyst import offline
-from analyst.generate import generate, store_generation
-from analyst.store import fetch_result, window_lock
 from analytics.context import COIN_BRIEF_BUDGET, fmt_time
 from analytics.models import CoinBrief, MarketRef
 from analytics.resolver import find_coins, resolve
 from db.connection import connect
-from upbit_llm.settings import Settings
+from llm import offline
+from llm.generate import generate, store_generation
+from llm.store import fetch_result, window_lock
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

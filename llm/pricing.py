@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from analyst.usage import Usage
+from llm.usage import Usage
 
 OFFLINE_MODEL = "offline-analyst"
 

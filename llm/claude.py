@@ -14,8 +14,8 @@ from typing import Any
 
 import anthropic
 
-from analyst.usage import LLMError, Usage
-from upbit_llm.settings import Settings
+from llm.usage import LLMError, Usage
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
-from analyst import offline
-from analyst.generate import generate, store_generation
-from analyst.store import RESULT_COLUMNS, fetch_result, latest_result, window_lock
 from analytics.context import OVERVIEW_BUDGET, fmt_time, short_code
 from analytics.models import MarketOverview
 from analytics.overview import market_overview
 from analytics.tokens import count_tokens
 from analytics.units import fmt_krw, fmt_pct, fmt_price
 from db.connection import connect
-from upbit_llm.settings import Settings
+from llm import offline
+from llm.generate import generate, store_generation
+from llm.store import RESULT_COLUMNS, fetch_result, latest_result, window_lock
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import psycopg2.extensions
 
-from analyst import grounding, prompts
-from analyst.pricing import OFFLINE_MODEL, cost_usd
-from analyst.store import CallRecord, fetch_result, insert_result, link_calls, record_call
-from analyst.usage import LLMError, Usage
 from analytics.tokens import count_tokens
-from upbit_llm.settings import Settings
+from llm import grounding, prompts
+from llm.pricing import OFFLINE_MODEL, cost_usd
+from llm.store import CallRecord, fetch_result, insert_result, link_calls, record_call
+from llm.usage import LLMError, Usage
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def generate(
             call_ids=[call_id],
         )
 
-    from analyst import claude  # the SDK is imported only when Claude is actually called
+    from llm import claude  # the SDK is imported only when Claude is actually called
 
     client = client or claude.build_client(settings)
     system = prompts.system_blocks(task, language)

@@ -14,7 +14,7 @@ from typing import Any, Final
 import psycopg2.extensions
 import psycopg2.extras
 
-from analyst.usage import Usage
+from llm.usage import Usage
 
 log = logging.getLogger(__name__)
 

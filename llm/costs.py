@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg2.extensions
 
-from analyst.pricing import price_for
+from llm.pricing import price_for
 
 
 @dataclass

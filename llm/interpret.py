@@ -10,14 +10,14 @@ from typing import Any, Final
 
 import psycopg2.extras
 
-from analyst import offline
-from analyst.generate import generate, store_generation
-from analyst.store import fetch_result, window_lock
 from analytics.context import fmt_time
 from analytics.models import CoinBrief
 from analytics.tokens import count_tokens
 from db.connection import connect
-from upbit_llm.settings import Settings
+from llm import offline
+from llm.generate import generate, store_generation
+from llm.store import fetch_result, window_lock
+from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _load(conn: psycopg2.extensions.connection, anomaly_id: int) -> dict[str, An
 def interpret_anomaly(settings: Settings, anomaly_id: int, *, client: Any = None) -> dict[str, Any]:
     """Interpret one anomaly event; stored in anomalies.interpretation and llm_results. Idempotent per event state.
 
-    Raises LookupError for an unknown id and analyst.usage.LLMError when Claude fails.
+    Raises LookupError for an unknown id and llm.usage.LLMError when Claude fails.
     """
     conn = connect(settings, application_name="upbit-llm-interpret")
     try:
