@@ -10,7 +10,7 @@ from anomaly.evaluate import alert_events, fetch_anomalies
 from anomaly.scan import run_scan
 from bench.pump_tapes import KRW_PER_BTC, USDT_PER_BTC, Tape, tape_messages, tapes
 from tests.support.rows import load_messages
-from upbit_llm.settings import Settings
+from upbit_core.settings import Settings
 
 BUCKET_MS = 10_000
 
