@@ -117,7 +117,7 @@ def run_scan(
 ) -> ScanResult:
     """Evaluate every bucket since the watermark. `live=False` (replays, evaluation) uses event time only."""
     cfg = config or DetectorConfig()
-    opts = options or ScanOptions()
+    opts = options or ScanOptions(lateness_seconds=settings.anomaly_lateness_seconds)
     started = time.perf_counter()
     result = ScanResult()
     conn = connect(settings, application_name="upbit-llm-scan")

@@ -44,7 +44,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from db.connection import DatabaseUnavailable
 
     try:
-        result = run_scan(settings, live=not args.replay, options=ScanOptions(since=args.since))
+        opts = ScanOptions(since=args.since, lateness_seconds=settings.anomaly_lateness_seconds)
+        result = run_scan(settings, live=not args.replay, options=opts)
     except DatabaseUnavailable as exc:
         print(f"scan failed: {exc}", file=sys.stderr)
         return 1
