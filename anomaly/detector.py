@@ -40,7 +40,7 @@ class DetectorConfig:
     # that must actually change hands in the window for an alert (KRW).
     min_baseline_fills: int = 30
     # A thin market (fewer fills than that, but some) is still judged in a bucket with a rush of this many taker
-    # orders in 10 s: real pumps target coins that trade a few times an hour, and waiting for a full minute of
+    # orders in 20 s: real pumps target coins that trade a few times an hour, and waiting for a full minute of
     # history costs the first minute of the pump.
     thin_min_fills: int = 5
     thin_rush_orders: int = 40
@@ -290,7 +290,8 @@ def compute_features(track: MarketTrack, t_ms: int) -> Features | None:
     cur = recent[-1]
     if cur.start_ms != t_ms or cur.close <= 0:
         return None
-    if base.fills_in_window < cfg.min_baseline_fills and cur.orders < cfg.thin_rush_orders:
+    # The rush is counted over the last two buckets: one that straddles a bucket edge is still one rush.
+    if base.fills_in_window < cfg.min_baseline_fills and sum(b.orders for b in recent[-2:]) < cfg.thin_rush_orders:
         return None
     value: dict[int, float] = {}
     ratio: dict[int, float] = {}
