@@ -90,14 +90,6 @@ INT_FIELDS: frozenset[str] = frozenset({"trade_timestamp", "timestamp"})
 DATE_FIELDS: frozenset[str] = frozenset({"highest_52_week_date", "lowest_52_week_date", "delisting_date"})
 BOOL_FIELDS: frozenset[str] = frozenset({"is_trading_suspended"})
 TEXT_FIELDS: frozenset[str] = frozenset(FIELDS) - FLOAT_FIELDS - INT_FIELDS - DATE_FIELDS - BOOL_FIELDS
-# Enum-like text fields: any string passes (unknown values are data); these are the values known today.
-KNOWN_ENUMS: dict[str, frozenset[str]] = {
-    "change": frozenset({"RISE", "EVEN", "FALL"}),
-    "ask_bid": frozenset({"ASK", "BID"}),
-    "market_state": frozenset({"PREVIEW", "ACTIVE", "DELISTED"}),
-    "market_warning": frozenset({"NONE", "CAUTION"}),
-    "stream_type": frozenset({"SNAPSHOT", "REALTIME"}),
-}
 
 CODE_RE = re.compile(r"^[A-Z0-9]{2,10}-[A-Z0-9]{1,20}$")
 DATE_RE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})$")
@@ -356,19 +348,3 @@ def message_id_from_canonical(data: bytes) -> uuid.UUID:
 def message_id(message: Mapping[str, Any]) -> uuid.UUID:
     """128-bit identity of the whole message: equal messages share it, fills in one millisecond do not."""
     return message_id_from_canonical(canonical_bytes(message))
-
-
-def event_time(message: Mapping[str, Any]) -> dt.datetime:
-    return dt.datetime.fromtimestamp(message["trade_timestamp"] / 1000, tz=dt.UTC)
-
-
-def to_row(message: Mapping[str, Any], received_at_ms: int | None = None) -> dict[str, Any]:
-    """A validated DEFAULT message as a ticker_data row (column → Python value); unknown keys go to `extra`."""
-    row: dict[str, Any] = {"time": event_time(message), "msg_id": message_id(message)}
-    for name in FIELDS:
-        row[name] = message.get(name)
-    received = received_at_ms if received_at_ms is not None else message.get("timestamp")
-    row["received_at"] = dt.datetime.fromtimestamp(received / 1000, tz=dt.UTC) if received else None
-    extra = {k: v for k, v in message.items() if k not in SIMPLE_KEYS}
-    row["extra"] = extra or None
-    return row
