@@ -26,9 +26,9 @@ import psycopg2.extensions
 from alerts import slack, webhook
 from alerts.event import AlertEvent, load_event
 from alerts.transport import SendOutcome, post
-from anomaly.detector import severity_rank
 from db.connection import connect
 from upbit_core.settings import Settings
+from upbit_core.severity import severity_rank
 
 log = logging.getLogger(__name__)
 

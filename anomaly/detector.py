@@ -19,12 +19,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from statistics import median
 
-SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
-
-
-def severity_rank(severity: str) -> int:
-    """0 (info) .. 4 (critical); unknown strings rank lowest rather than raising."""
-    return SEVERITIES.index(severity) if severity in SEVERITIES else 0
+from upbit_core.severity import SEVERITIES as SEVERITIES
+from upbit_core.severity import severity_rank as severity_rank
 
 
 @dataclass(frozen=True)

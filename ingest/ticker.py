@@ -1,4 +1,5 @@
-"""The Upbit ticker message: its 33 fields, SIMPLE↔DEFAULT keys, validation, message id and row conversion.
+"""The Upbit ticker message: validation, canonical bytes and message id (its 33 fields and SIMPLE↔DEFAULT keys
+are the foundation's, `upbit_core.market_fields`, re-exported here).
 
 Kafka message format (producer → consumer, documented in docs/ingest.md):
 - key   = market code (UTF-8), so one market's messages stay in order on one partition;
@@ -23,44 +24,12 @@ from typing import Any
 
 import orjson
 
-# DEFAULT name → SIMPLE key, in the order Upbit documents them (and the order of ticker_data's columns).
-SIMPLE_KEYS: dict[str, str] = {
-    "type": "ty",
-    "code": "cd",
-    "opening_price": "op",
-    "high_price": "hp",
-    "low_price": "lp",
-    "trade_price": "tp",
-    "prev_closing_price": "pcp",
-    "change": "c",
-    "change_price": "cp",
-    "signed_change_price": "scp",
-    "change_rate": "cr",
-    "signed_change_rate": "scr",
-    "trade_volume": "tv",
-    "acc_trade_volume": "atv",
-    "acc_trade_volume_24h": "atv24h",
-    "acc_trade_price": "atp",
-    "acc_trade_price_24h": "atp24h",
-    "trade_date": "tdt",
-    "trade_time": "ttm",
-    "trade_timestamp": "ttms",
-    "ask_bid": "ab",
-    "acc_ask_volume": "aav",
-    "acc_bid_volume": "abv",
-    "highest_52_week_price": "h52wp",
-    "highest_52_week_date": "h52wdt",
-    "lowest_52_week_price": "l52wp",
-    "lowest_52_week_date": "l52wdt",
-    "market_state": "ms",
-    "is_trading_suspended": "its",
-    "delisting_date": "dd",
-    "market_warning": "mw",
-    "timestamp": "tms",
-    "stream_type": "st",
-}
-FIELDS: tuple[str, ...] = tuple(SIMPLE_KEYS)
-DEFAULT_KEYS: dict[str, str] = {simple: default for default, simple in SIMPLE_KEYS.items()}
+from upbit_core.market_fields import DEFAULT_KEYS as DEFAULT_KEYS
+from upbit_core.market_fields import FIELDS as FIELDS
+from upbit_core.market_fields import SIMPLE_KEYS as SIMPLE_KEYS
+from upbit_core.market_fields import is_simple as is_simple
+from upbit_core.market_fields import to_default as to_default
+from upbit_core.market_fields import to_simple as to_simple
 
 FLOAT_FIELDS: frozenset[str] = frozenset(
     {
@@ -109,23 +78,6 @@ class InvalidMessage(ValueError):
     def __init__(self, reasons: list[str]) -> None:
         super().__init__("; ".join(reasons))
         self.reasons = reasons
-
-
-def is_simple(message: Mapping[str, Any]) -> bool:
-    """True for a SIMPLE-format message (short keys)."""
-    return "cd" in message and "code" not in message
-
-
-def to_default(message: Mapping[str, Any]) -> dict[str, Any]:
-    """DEFAULT-format copy of a message (SIMPLE keys mapped; unknown keys kept as they are)."""
-    if not is_simple(message):
-        return dict(message)
-    return {DEFAULT_KEYS.get(key, key): value for key, value in message.items()}
-
-
-def to_simple(message: Mapping[str, Any]) -> dict[str, Any]:
-    """SIMPLE-format copy of a DEFAULT message (what the server sends for format=SIMPLE)."""
-    return {SIMPLE_KEYS.get(key, key): value for key, value in message.items()}
 
 
 def _is_number(value: Any) -> bool:
