@@ -167,7 +167,7 @@ def fetch_anomalies(settings: Settings) -> list[dict[str, Any]]:
                 "SELECT market, kind, severity, status, started_at, detected_at, resolved_at, resolution, metrics,"
                 " dedup_key FROM anomalies ORDER BY detected_at, market, dedup_key"
             )
-            cols = [d[0] for d in cur.description]
+            cols = [d[0] for d in cur.description or ()]
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
     finally:
         conn.close()

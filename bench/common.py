@@ -23,7 +23,7 @@ class BenchFigure:
     def ratio(self) -> float | None:
         if self.baseline_value in (None, 0):
             return None
-        return self.value / self.baseline_value  # type: ignore[operator]
+        return self.value / self.baseline_value
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)

@@ -144,9 +144,16 @@ _get_all = operator.itemgetter(*FIELDS)
 CODE_INDEX, TRADE_TIMESTAMP_INDEX = FIELDS.index("code"), FIELDS.index("trade_timestamp")
 TIMESTAMP_INDEX = FIELDS.index("timestamp")
 _TYPE_IDX, _PRICE_IDX = FIELDS.index("type"), FIELDS.index("trade_price")
+_TYPES_OF_KIND: dict[str, set[type]] = {
+    "float": {float, int},
+    "int": {int},
+    "date": {str},
+    "bool": {bool},
+    "text": {str},
+}
 _ALLOWED_TYPES: tuple[frozenset[type], ...] = tuple(
     frozenset(
-        {"float": {float, int}, "int": {int}, "date": {str}, "bool": {bool}, "text": {str}}[_KIND_OF[f]]
+        _TYPES_OF_KIND[_KIND_OF[f]]
         | ({type(None)} if f not in ("type", "code", "trade_price", "trade_timestamp") else set())
     )
     for f in FIELDS
@@ -199,7 +206,7 @@ def fields_of(message: dict[str, Any]) -> tuple[Any, ...] | None:
     if len(message) != len(FIELDS):
         return None
     try:
-        return _get_all(message)  # type: ignore[no-any-return]
+        return _get_all(message)
     except KeyError:
         return None
 
@@ -285,7 +292,7 @@ def validate(message: Any) -> dict[str, Any]:
     reasons = validation_errors(message)
     if reasons:
         raise InvalidMessage(reasons)
-    return message  # type: ignore[no-any-return]
+    return message
 
 
 def canonical_bytes(message: Mapping[str, Any]) -> bytes:
