@@ -234,7 +234,7 @@ def fields_ok(values: tuple[Any, ...]) -> bool:
     if not sum(non_negative) + sum(map(abs, plan.signed(values))) <= MAX_ABS_VALUE:
         return False
     timestamps = plan.timestamps(values)
-    if timestamps and not (MIN_TIMESTAMP_MS <= min(timestamps) and max(timestamps) <= MAX_TIMESTAMP_MS):
+    if timestamps and not (MIN_TIMESTAMP_MS <= min(timestamps) <= max(timestamps) <= MAX_TIMESTAMP_MS):
         return False
     dates = plan.dates(values)
     if dates and not _good_dates.issuperset(dates):
