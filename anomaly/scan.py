@@ -219,7 +219,7 @@ def _scan(
         )
     conn.commit()
     if live:
-        _live_stale_check(conn, settings, cfg, opts, wm, state, result)
+        _live_stale_check(conn, settings, cfg, opts, wm, result)
     _check_flags(conn, wm, result)
 
 
@@ -511,7 +511,6 @@ def _live_stale_check(
     cfg: DetectorConfig,
     opts: ScanOptions,
     wm: int,
-    state: dict[str, object],
     result: ScanResult,
 ) -> None:
     """A stopped feed produces no buckets, so event time alone cannot see it: compare arrival time with the
