@@ -20,9 +20,9 @@ from statistics import median
 from typing import Any
 
 from anomaly.detector import DetectorConfig
-from upbit_core.severity import severity_rank
 from db.connection import connect
 from upbit_core.settings import Settings
+from upbit_core.severity import severity_rank
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,10 @@ def _ms(value: Any) -> int:
 
 def alert_events(a: Mapping[str, Any]) -> list[tuple[int, str]]:
     """(event ms, severity) of every alert version an anomaly sent: the opening and each escalation."""
-    metrics = a.get("metrics") if isinstance(a.get("metrics"), dict) else {}
-    detail = metrics.get("detail") if isinstance(metrics.get("detail"), dict) else {}
+    raw = a.get("metrics")
+    metrics: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    raw_detail = metrics.get("detail")
+    detail: dict[str, Any] = raw_detail if isinstance(raw_detail, dict) else {}
     escalations = metrics.get("escalations") or detail.get("escalations") or []
     opened = str(metrics.get("opened_severity") or detail.get("opened_severity") or a["severity"])
     events = [(_ms(a["detected_at"]), opened)]
