@@ -14,6 +14,7 @@ import signal
 from pathlib import Path
 from statistics import median
 
+import psycopg2
 import pytest
 
 from tests.conftest import ARTIFACTS, make_scratch_db
@@ -46,8 +47,18 @@ def test_alert_latency_from_the_onset_fill_to_the_slack_receiver_in_the_demo(
         "--no-web", "--no-flower", "--first-summary-after", "0",
         env_overrides=overrides,
     )  # fmt: skip
+    stages: list[tuple[str, str, float, float | None]] = []
     try:
         run.proc.wait(timeout=DURATION_S + 240)
+        # Where the time goes: event time of detection (bucket end) and wall time of the interpretation, per event.
+        conn = psycopg2.connect(settings.database_dsn())
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT market, kind, extract(epoch FROM detected_at), extract(epoch FROM interpreted_at)"
+                " FROM anomalies WHERE severity IN ('medium', 'high', 'critical') ORDER BY detected_at"
+            )
+            stages = [(m, k, float(d), float(i) if i is not None else None) for m, k, d, i in cur.fetchall()]
+        conn.close()
     finally:
         if run.proc.poll() is None:
             stop_demo(run)
@@ -69,7 +80,11 @@ def test_alert_latency_from_the_onset_fill_to_the_slack_receiver_in_the_demo(
             if market in str(r.json.get("text", "")) and r.received_at * 1000 >= lab["onset_ms"] - 10_000
         ]
         got = (min(arrivals) * 1000 - lab["onset_ms"]) / 1000 if arrivals else None
-        rows.append((lab["event_id"], lab["kind"], market, got))
+        stage = next((st for st in stages if st[0] == market and st[2] * 1000 >= lab["onset_ms"] - 10_000), None)
+        detected = round(stage[2] - lab["onset_ms"] / 1000, 1) if stage else None
+        interpreted = round(stage[3] - lab["onset_ms"] / 1000, 1) if stage and stage[3] else None
+        # (event, kind, market, onset → Slack s, onset → detected_at (event time) s, onset → interpreted_at s)
+        rows.append((lab["event_id"], lab["kind"], market, got, detected, interpreted))
         if got is not None and got <= 120:
             latencies.append(got)
     report = {
