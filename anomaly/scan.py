@@ -49,7 +49,7 @@ class ScanOptions:
     quotes: tuple[str, ...] = ("KRW", "BTC", "USDT")
     # Fills that reached the database after their bucket was scanned (a lagging partition, a consumer restart, a
     # backfill) up to this far behind the watermark make the scan go back and evaluate those buckets again.
-    late_rescan_seconds: int = 600
+    late_rescan_seconds: int = 300
     # ingested_at is the insert transaction's start: a consumer batch that started before the previous scan but
     # committed after it read the table is older than the mark by up to its duration. A margin > 0 catches those
     # at the price of re-evaluating the buckets of every batch that landed just before a scan (0: off).
