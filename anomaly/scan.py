@@ -117,7 +117,9 @@ def run_scan(
 ) -> ScanResult:
     """Evaluate every bucket since the watermark. `live=False` (replays, evaluation) uses event time only."""
     cfg = config or DetectorConfig()
-    opts = options or ScanOptions(lateness_seconds=settings.anomaly_lateness_seconds)
+    opts = options or ScanOptions(
+        lateness_seconds=settings.anomaly_lateness_seconds, late_rescan_seconds=settings.anomaly_late_rescan_seconds
+    )
     started = time.perf_counter()
     result = ScanResult()
     conn = connect(settings, application_name="upbit-llm-scan")
@@ -237,7 +239,7 @@ def _rewind_point(
     if opts.since is not None:
         return max(_ms(opts.since), lo_ms) // bms * bms
     mark = state.get("ingest_mark")
-    if not isinstance(mark, str):
+    if not isinstance(mark, str) or opts.late_rescan_seconds <= 0:
         return None
     cur.execute(
         "SELECT min(time) FROM ticker_data WHERE time >= %s AND time < %s AND code LIKE ANY(%s)"

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     # A bucket is scanned once the newest event time is this far past its end (other partitions' stragglers);
     # fills later than that are still evaluated: the scan goes back for them.
     anomaly_lateness_seconds: int = Field(default=5, ge=0, le=60)
+    # How far behind the watermark a scan looks for fills that arrived after it passed (0 = never go back).
+    anomaly_late_rescan_seconds: int = Field(default=300, ge=0, le=1800)
     aggregate_refresh_interval_seconds: int = Field(default=60, ge=5)
     catalog_refresh_interval_seconds: int = Field(default=86_400, ge=60)
     flower_host: str = "127.0.0.1"

@@ -44,7 +44,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from db.connection import DatabaseUnavailable
 
     try:
-        opts = ScanOptions(since=args.since, lateness_seconds=settings.anomaly_lateness_seconds)
+        opts = ScanOptions(
+            since=args.since,
+            lateness_seconds=settings.anomaly_lateness_seconds,
+            late_rescan_seconds=settings.anomaly_late_rescan_seconds,
+        )
         result = run_scan(settings, live=not args.replay, options=opts)
     except DatabaseUnavailable as exc:
         print(f"scan failed: {exc}", file=sys.stderr)
