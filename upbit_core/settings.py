@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     upbit_codes: str = ""
     upbit_watchdog_seconds: float = Field(default=30.0, gt=0)
     upbit_ping_seconds: float = Field(default=20.0, gt=0)
+    # Largest WebSocket frame ingest accepts. A real ticker message is ~1 KB (the list formats a few KB); larger
+    # frames are read through without being held, and dead-lettered with their first 64 KiB, length and hash.
+    upbit_max_frame_bytes: int = Field(default=1_048_576, ge=4_096, le=64 * 1_048_576)
+    # Dead letters the consumer writes for one Kafka record's bad lines; the rest become one summary letter
+    # (a 300 KB record of newlines is one record, not 300,000 rows).
+    consumer_max_dead_letters_per_record: int = Field(default=100, ge=1, le=100_000)
 
     # --- Claude -------------------------------------------------------------------------------------
     anthropic_api_key: SecretStr = SecretStr("")
