@@ -87,62 +87,16 @@ class ConsumerStats:
     latencies_ms: list[float] = field(default_factory=list)  # received_at → committed, last 10k rows sampled
 
 
-class TickerConsumer:
-    """Consume the ticker and dead-letter topics into the database until `stop()` (or `max_messages`)."""
+class RecordDecoder:
+    """Kafka records of the ticker and dead-letter topics → COPY rows and dead letters (the consumer's main thread;
+    no I/O, so the fuzz tests drive it directly)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        batch_size: int = 5_000,
-        batch_timeout_s: float = 0.25,
-        max_messages: int = 0,
-        status: Callable[[str], None] | None = None,
-        status_interval: float = 10.0,
-        client_id: str = "upbit-llm-consumer",
-    ) -> None:
-        self.settings = settings
-        self.batch_size = batch_size
-        self.batch_timeout_s = batch_timeout_s
-        self.poll_records = 500  # records (each one or more messages) per poll()
-        self._per_record = 1.0  # messages per record, recent average (sizes the polls)
-        self.max_messages = max_messages
-        self.stats = ConsumerStats()
-        self._status = status
-        self._status_interval = status_interval
-        self._stop = threading.Event()
-        self._abandon = threading.Event()  # stop retrying a batch (shutdown while the database is down)
-        self._to_writer: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
-        self._done: queue.Queue[tuple[Batch, WriteResult | None]] = queue.Queue()
-        self._writer_error: BaseException | None = None
-        self._conn: psycopg2.extensions.connection | None = None
-        self._staging_batches = 0
-        self.topic = settings.kafka_topic
-        self.dead_topic = settings.kafka_dead_letter_topic
-        poll_ms = settings.kafka_max_poll_interval_ms
-        try:
-            self.consumer = KafkaConsumer(
-                bootstrap_servers=settings.kafka_bootstrap,
-                group_id=settings.kafka_group_id,
-                client_id=client_id,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                max_poll_interval_ms=poll_ms,
-                session_timeout_ms=min(poll_ms, 10_000),
-                heartbeat_interval_ms=min(1_000, poll_ms // 3),
-                max_poll_records=2_000,
-                fetch_max_bytes=64 * 1024 * 1024,
-                max_partition_fetch_bytes=16 * 1024 * 1024,
-                receive_buffer_bytes=4 * 1024 * 1024,
-            )
-        except KafkaError as exc:
-            raise RuntimeError(
-                f"cannot reach Kafka at {settings.kafka_servers}: {exc} — run `upbit-llm services up` "
-                "or set KAFKA_SERVERS"
-            ) from exc
+    def __init__(self, topic: str, dead_topic: str, max_dead_per_record: int = 100) -> None:
+        self.topic = topic
+        self.dead_topic = dead_topic
+        self.max_dead_per_record = max_dead_per_record
 
-    # --- decoding (main thread) -----------------------------------------------------------------------
-    def _add(self, batch: Batch, record: object) -> int:
+    def add(self, batch: Batch, record: object) -> int:
         """Decode one Kafka record (one or more JSON Lines) into rows / dead letters; returns messages seen.
         Never raises for the record's content: any failure becomes a dead letter of this record. The record's
         offset joins the batch only once every line is a row or a dead letter, so a commit never passes a line
@@ -187,7 +141,7 @@ class TickerConsumer:
         rows, event_ms = batch.rows, batch.event_ms
         bad: list[DeadLetter] = []
         bad_count = 0
-        cap = self.settings.consumer_max_dead_letters_per_record
+        cap = self.max_dead_per_record
         for index, line in enumerate(lines):
             where = f"{source}#{index}" if several else source
             received = _received_ms(received_all[index] if index < len(received_all) else b"")
@@ -238,6 +192,66 @@ class TickerConsumer:
             head, note = truncate_raw(value)
             dead.append(DeadLetter("consumer", f"{reason}; {note}" if note else reason, head, source, source))
         return None
+
+
+class TickerConsumer:
+    """Consume the ticker and dead-letter topics into the database until `stop()` (or `max_messages`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        batch_size: int = 5_000,
+        batch_timeout_s: float = 0.25,
+        max_messages: int = 0,
+        status: Callable[[str], None] | None = None,
+        status_interval: float = 10.0,
+        client_id: str = "upbit-llm-consumer",
+    ) -> None:
+        self.settings = settings
+        self.batch_size = batch_size
+        self.batch_timeout_s = batch_timeout_s
+        self.poll_records = 500  # records (each one or more messages) per poll()
+        self._per_record = 1.0  # messages per record, recent average (sizes the polls)
+        self.max_messages = max_messages
+        self.stats = ConsumerStats()
+        self._status = status
+        self._status_interval = status_interval
+        self._stop = threading.Event()
+        self._abandon = threading.Event()  # stop retrying a batch (shutdown while the database is down)
+        self._to_writer: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
+        self._done: queue.Queue[tuple[Batch, WriteResult | None]] = queue.Queue()
+        self._writer_error: BaseException | None = None
+        self._conn: psycopg2.extensions.connection | None = None
+        self._staging_batches = 0
+        self.topic = settings.kafka_topic
+        self.dead_topic = settings.kafka_dead_letter_topic
+        self.decoder = RecordDecoder(self.topic, self.dead_topic, settings.consumer_max_dead_letters_per_record)
+        poll_ms = settings.kafka_max_poll_interval_ms
+        try:
+            self.consumer = KafkaConsumer(
+                bootstrap_servers=settings.kafka_bootstrap,
+                group_id=settings.kafka_group_id,
+                client_id=client_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_interval_ms=poll_ms,
+                session_timeout_ms=min(poll_ms, 10_000),
+                heartbeat_interval_ms=min(1_000, poll_ms // 3),
+                max_poll_records=2_000,
+                fetch_max_bytes=64 * 1024 * 1024,
+                max_partition_fetch_bytes=16 * 1024 * 1024,
+                receive_buffer_bytes=4 * 1024 * 1024,
+            )
+        except KafkaError as exc:
+            raise RuntimeError(
+                f"cannot reach Kafka at {settings.kafka_servers}: {exc} — run `upbit-llm services up` "
+                "or set KAFKA_SERVERS"
+            ) from exc
+
+    # --- decoding (main thread) -----------------------------------------------------------------------
+    def _add(self, batch: Batch, record: object) -> int:
+        return self.decoder.add(batch, record)
 
     # --- writing (writer thread) ----------------------------------------------------------------------
     def _writer(self) -> None:
