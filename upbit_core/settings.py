@@ -132,6 +132,14 @@ class Settings(BaseSettings):
     mcp_host: str = "127.0.0.1"
     mcp_port: int = 8765
     mcp_token: SecretStr = SecretStr("")
+    # Host names (comma separated) the HTTP surfaces answer besides the loopback names and a specific bind
+    # address: requests with another Host or Origin are refused (DNS rebinding). "*" allows any (not advised).
+    mcp_allowed_hosts: str = ""
+    web_allowed_hosts: str = ""
+    # Coin Q&A per client address: this many questions a minute, bursts up to WEB_ASK_BURST (each may cost a
+    # Claude call).
+    web_ask_per_minute: float = Field(default=6.0, gt=0)
+    web_ask_burst: int = Field(default=3, ge=1)
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     web_token: SecretStr = SecretStr("")

@@ -195,7 +195,7 @@ def test_dashboard_reads_through_the_read_only_role_which_cannot_write(
 
 
 def test_dashboard_never_reads_as_the_writer_when_the_reader_role_is_missing_outside_development(
-    filled: tuple[Settings, Filled]
+    filled: tuple[Settings, Filled],
 ) -> None:
     settings, _ = filled
     for environment, fallback in (("test", True), ("production", True), ("development", False)):
