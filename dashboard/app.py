@@ -16,12 +16,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dashboard import api, pages
 from dashboard.auth import SessionStore, TokenAuthMiddleware
-from upbit_core.web_guard import HostOriginGuard, RateLimiter, allowed_hosts, is_loopback
 from dashboard.data import DataSource
 from dashboard.database import ReadPool
 from dashboard.live import LiveHub
 from upbit_core import __version__
 from upbit_core.settings import Settings
+from upbit_core.web_guard import HostOriginGuard, RateLimiter, allowed_hosts, is_loopback
 
 log = logging.getLogger(__name__)
 
