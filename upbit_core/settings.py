@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     dead_letter_retention_days: int = Field(default=30, ge=1)
     alert_delivery_retention_days: int = Field(default=90, ge=1)
     ingest_gap_retention_days: int = Field(default=365, ge=1)
-    llm_call_retention_days: int = Field(default=180, ge=1)
+    llm_call_retention_days: int = Field(default=90, ge=1)  # the cost ledger `upbit-llm costs` reads
 
     # --- Redis / Celery / Flower ----------------------------------------------------------------
     # Redis URLs may carry a password (redis://:secret@host): kept out of repr, masked by `redacted()`.
