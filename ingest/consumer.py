@@ -24,6 +24,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from db.connection import DatabaseUnavailable, connect
+from ingest import heartbeat
 from ingest.dead_letters import DeadLetter, truncate_raw
 from ingest.ticker import InvalidMessage, plausible_epoch_ms
 from ingest.writer import PreparedRow, WriteResult, canonical_row, prepare, write_batch
@@ -398,6 +399,7 @@ class TickerConsumer:
                     batch.started = time.monotonic()
                 if time.monotonic() - last_status >= self._status_interval:
                     last_status = time.monotonic()
+                    heartbeat.touch(self.settings.heartbeat_file)
                     self.stats.lag = self._lag()
                     line = self.status_line()
                     log.info("%s", line)

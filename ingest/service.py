@@ -19,6 +19,7 @@ import orjson
 import psycopg2
 
 from db.connection import DatabaseUnavailable, connect
+from ingest import heartbeat
 from ingest.catalog import CatalogError, fetch_catalog, select_codes, store_catalog
 from ingest.producer import TickerProducer
 from ingest.ticker import InvalidMessage, is_simple, to_default, validation_errors
@@ -263,7 +264,9 @@ class LiveIngest:
         )
 
     def _status_loop(self) -> None:
+        heartbeat.touch(self.settings.heartbeat_file)
         while not self._stop.wait(min(self._status_interval, self.catalog_refresh_s)):
+            heartbeat.touch(self.settings.heartbeat_file)
             line = self.status_line()
             log.info("%s", line)
             if self._status:

@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     # Largest WebSocket frame ingest accepts. A real ticker message is ~1 KB (the list formats a few KB); larger
     # frames are read through without being held, and dead-lettered with their first 64 KiB, length and hash.
     upbit_max_frame_bytes: int = Field(default=1_048_576, ge=4_096, le=64 * 1_048_576)
+    # Touched by `upbit-llm ingest` / `consume` every status tick (compose healthchecks read its age); empty = off.
+    heartbeat_file: str = ""
     # Dead letters the consumer writes for one Kafka record's bad lines; the rest become one summary letter
     # (a 300 KB record of newlines is one record, not 300,000 rows).
     consumer_max_dead_letters_per_record: int = Field(default=100, ge=1, le=100_000)
