@@ -7,6 +7,7 @@ valid fills must be stored, and every bad input must leave a dead letter.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from typing import Any
@@ -169,3 +170,39 @@ def test_hostile_server_and_garbage_records_leave_both_processes_up_storing_exac
     assert len(newline_letters) == 101  # 100 own letters + one for the other 299,901 lines
     assert any("299901 more bad lines" in r for r in newline_letters)
     assert [r for r in sources[placed["3 MiB single line"]] if "raw cut to its first 65536 of 3145728 bytes" in r]
+
+
+def test_a_record_kafka_refuses_as_too_large_becomes_a_dead_letter_and_the_producer_goes_on(
+    base_settings: Settings, kafka_bootstrap: str
+) -> None:
+    from kafka import KafkaConsumer
+
+    from ingest.producer import TickerProducer, ensure_topics
+
+    tag = os.urandom(4).hex()
+    settings = base_settings.model_copy(
+        update={
+            "kafka_servers": kafka_bootstrap,
+            "kafka_topic": f"big_{tag}",
+            "kafka_dead_letter_topic": f"big_dead_{tag}",
+        }
+    )
+    ensure_topics(settings)
+    producer = TickerProducer(settings)
+    huge = b'{"code":"KRW-BTC","pad":"' + b"Z" * (5 * MIB) + b'"}'  # over the producer's 4 MiB request cap
+    producer.send_canonical("KRW-BTC", huge, int(time.time() * 1000))
+    producer.send_canonical("KRW-BTC", b'{"code":"KRW-BTC"}', int(time.time() * 1000))
+    producer.close(timeout=30)  # raises if anything was lost
+    assert producer.dead_sent == 1 and producer.failed == 0
+    consumer = KafkaConsumer(
+        settings.kafka_dead_letter_topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=10_000,
+    )
+    records = list(consumer)
+    consumer.close()
+    assert len(records) == 1
+    reason = dict(records[0].headers)["reason"].decode()
+    assert "MessageSizeTooLargeError" in reason and f"of {len(huge)} bytes" in reason
+    assert len(records[0].value) == 64 * 1024
