@@ -9,22 +9,28 @@ from __future__ import annotations
 
 import os
 import random
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from kafka import KafkaProducer
 
-from fake_upbit.server import Faults
+from fake_upbit.server import FakeUpbitServer, Faults
 from fake_upbit.simulator import MarketSimulator
 from fake_upbit.sources import SimulatedSource
+from ingest.producer import ensure_topics
 from ingest.ticker import canonical_bytes, message_id
-from tests.support.pipeline import Pipeline
+from tests.support.pipeline import Pipeline, count_rows, pipeline_settings
 from tests.support.rows import query_rows
 from upbit_core.settings import Settings
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
 START_MS = 1_767_243_600_000  # 2026-01-01 05:00 UTC
 MIB = 1024 * 1024
@@ -72,71 +78,77 @@ def hostile_frames(template: dict[str, Any]) -> list[tuple[str, bytes]]:
     ]
 
 
-def test_hostile_server_and_garbage_records_leave_both_processes_up_storing_exactly_the_valid_fills(
-    scratch_db: Settings, kafka_bootstrap: str
+Garbage = list[tuple[str, str, bytes | None, list[tuple[str, bytes]]]]
+
+
+def put_garbage(settings: Settings, template: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+    """Write hostile records into both topics (before any consumer runs); returns where each landed
+    ({kind: topic/partition/offset}) and the one valid fill hidden among them."""
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, max_request_size=32 * MIB)
+    injected = dict(template, trade_timestamp=START_MS + 1, timestamp=START_MS + 2, trade_volume=0.123)
+    rng = random.Random(14)
+    canonical = [("fmt", b"canonical")]
+    garbage: Garbage = [
+        ("tombstone (null value)", settings.kafka_topic, None, []),
+        ("empty value", settings.kafka_topic, b"", canonical),
+        ("random bytes", settings.kafka_topic, rng.randbytes(4_000), []),
+        ("300 KB of newlines", settings.kafka_topic, b"\n" * 300_000, canonical),
+        ("3 MiB single line", settings.kafka_topic, b"x" * (3 * MIB), canonical),
+        (
+            "valid line, out-of-range received_at, bad line",
+            settings.kafka_topic,
+            canonical_bytes(injected) + b"\n{not json",
+            [("received_at", b"99999999999999999999,-5"), ("fmt", b"canonical")],
+        ),
+        (
+            "headers of junk bytes",
+            settings.kafka_topic,
+            b"\x00\xff" * 100,
+            [("received_at", b"\xff"), ("fmt", b"\x00")],
+        ),
+        ("3 MiB dead letter without headers", settings.kafka_dead_letter_topic, b"D" * (3 * MIB), []),
+    ]
+    placed: dict[str, str] = {}
+    for kind, topic, value, headers in garbage:
+        meta = producer.send(topic, key=b"KRW-BTC", value=value, headers=headers).get(timeout=30)
+        placed[kind] = f"{topic}/{meta.partition}/{meta.offset}"
+    producer.close()
+    return placed, injected
+
+
+def dead_sources(settings: Settings) -> dict[str, list[str]]:
+    """Dead-letter reasons by Kafka record (topic/partition/offset, line suffix dropped)."""
+    out: dict[str, list[str]] = {}
+    for src, reason in query_rows(settings, "SELECT source, reason FROM dead_letters"):
+        out.setdefault(str(src).split("#")[0], []).append(reason)
+    return out
+
+
+def wait_for_everything(
+    settings: Settings, server: FakeUpbitServer, kinds: int, placed: dict[str, str], timeout: float = 180
 ) -> None:
-    source = SimulatedSource(markets=20, rate=100, seed=14, start_ms=START_MS, duration_s=12)
-    template = _template(source)
-    kinds = hostile_frames(template)
-    faults = Faults(garbage_every=25, max_garbage=len(kinds), garbage_frames=tuple(f for _k, f in kinds))
-    with Pipeline(scratch_db, kafka_bootstrap, source, speed=None, faults=faults, consumer=False) as pipe:
-        settings = pipe.settings
-        # Garbage already in the topics before the consumer starts.
-        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, max_request_size=32 * MIB)
-        injected = dict(template, trade_timestamp=START_MS + 1, timestamp=START_MS + 2, trade_volume=0.123)
-        good_line = canonical_bytes(injected)
-        rng = random.Random(14)
-        canonical = [("fmt", b"canonical")]
-        garbage: list[tuple[str, str, bytes | None, list[tuple[str, bytes]]]] = [
-            ("tombstone (null value)", settings.kafka_topic, None, []),
-            ("empty value", settings.kafka_topic, b"", canonical),
-            ("random bytes", settings.kafka_topic, rng.randbytes(4_000), []),
-            ("300 KB of newlines", settings.kafka_topic, b"\n" * 300_000, canonical),
-            ("3 MiB single line", settings.kafka_topic, b"x" * (3 * MIB), canonical),
-            (
-                "valid line, out-of-range received_at, bad line",
-                settings.kafka_topic,
-                good_line + b"\n{not json",
-                [("received_at", b"99999999999999999999,-5"), ("fmt", b"canonical")],
-            ),
-            (
-                "headers of junk bytes",
-                settings.kafka_topic,
-                b"\x00\xff" * 100,
-                [("received_at", b"\xff\xfe"), ("fmt", b"\x00")],
-            ),
-            ("3 MiB dead letter without headers", settings.kafka_dead_letter_topic, b"D" * (3 * MIB), []),
-        ]
-        placed: dict[str, str] = {}
-        for kind, topic, value, headers in garbage:
-            meta = producer.send(topic, key=b"KRW-BTC", value=value, headers=headers).get(timeout=30)
-            placed[kind] = f"{topic}/{meta.partition}/{meta.offset}"
-        producer.close()
-        pipe.start_consumer()
-        assert pipe.consumer is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows, dead, _gaps = count_rows(settings)
+        if server.feed_done and rows >= server.stats.sent + 1 and dead >= kinds + len(placed):
+            sources = dead_sources(settings)
+            if all(src in sources for src in placed.values()):
+                time.sleep(0.5)  # a late duplicate would land now
+                return
+        time.sleep(0.3)
+    raise AssertionError(f"not everything arrived: {count_rows(settings)} sent={server.stats.sent}")
 
-        def dead_sources() -> dict[str, list[str]]:
-            rows = query_rows(settings, "SELECT source, reason FROM dead_letters")
-            out: dict[str, list[str]] = {}
-            for src, reason in rows:
-                out.setdefault(src.split("#")[0], []).append(reason)
-            return out
 
-        rows, dead, _gaps = pipe.wait_until_stored(expected_dead=len(kinds) + len(garbage), timeout=180)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not all(src in dead_sources() for src in placed.values()):
-            time.sleep(0.3)
-        # Both processes are still up and still on their first connection / group membership.
-        assert pipe._ingest_thread.is_alive()
-        assert pipe._consumer_thread is not None and pipe._consumer_thread.is_alive()
-        assert pipe.ingest.stream.stats.oversize_frames == 1
-        assert pipe.server.stats.garbage == len(kinds)
-        assert not pipe.ingest.stream.stats.last_error or "no data for" in pipe.ingest.stream.stats.last_error
-        assert pipe.producer.failed == 0
-        sent_ids = {str(message_id(m)) for m in pipe.server.sent_messages}
-        stored_ids = {str(r[0]) for r in query_rows(settings, "SELECT msg_id FROM ticker_data")}
-        print(f"hostile run: valid fills={len(sent_ids)} hostile frames={len(kinds)} garbage records={len(garbage)}")
-
+def check_outcome(
+    settings: Settings,
+    sent: list[dict[str, Any]],
+    kinds: list[tuple[str, bytes]],
+    placed: dict[str, str],
+    injected: dict[str, Any],
+) -> None:
+    sent_ids = {str(message_id(m)) for m in sent}
+    stored_ids = {str(r[0]) for r in query_rows(settings, "SELECT msg_id FROM ticker_data")}
+    print(f"hostile run: valid fills={len(sent_ids)} hostile frames={len(kinds)} garbage records={len(placed)}")
     assert len(sent_ids) >= 500
     assert stored_ids == sent_ids | {str(message_id(injected))}  # exactly the valid fills, the injected one too
     assert query_rows(settings, "SELECT count(*) FROM ticker_data WHERE code = 'KRW-NOTLISTED'") == [(0,)]
@@ -163,7 +175,7 @@ def test_hostile_server_and_garbage_records_leave_both_processes_up_storing_exac
     )
     assert oversize[0][0] == 64 * 1024 and f"{8 * MIB + 26} bytes" in oversize[0][1] and "sha256=" in oversize[0][1]
 
-    sources = dead_sources()
+    sources = dead_sources(settings)
     for kind, src in placed.items():
         assert src in sources, f"no dead letter for garbage record {kind!r} at {src}"
     newline_letters = sources[placed["300 KB of newlines"]]
@@ -172,12 +184,97 @@ def test_hostile_server_and_garbage_records_leave_both_processes_up_storing_exac
     assert [r for r in sources[placed["3 MiB single line"]] if "raw cut to its first 65536 of 3145728 bytes" in r]
 
 
+def _hostile_setup() -> tuple[SimulatedSource, dict[str, Any], list[tuple[str, bytes]], Faults]:
+    source = SimulatedSource(markets=20, rate=100, seed=14, start_ms=START_MS, duration_s=12)
+    template = _template(source)
+    kinds = hostile_frames(template)
+    faults = Faults(garbage_every=25, max_garbage=len(kinds), garbage_frames=tuple(f for _k, f in kinds))
+    return source, template, kinds, faults
+
+
+def test_hostile_server_and_garbage_records_leave_both_processes_up_storing_exactly_the_valid_fills(
+    scratch_db: Settings, kafka_bootstrap: str
+) -> None:
+    """In-process (the pipeline the other ingest tests use): the loops' own counters are visible."""
+    source, template, kinds, faults = _hostile_setup()
+    with Pipeline(scratch_db, kafka_bootstrap, source, speed=None, faults=faults, consumer=False) as pipe:
+        settings = pipe.settings
+        placed, injected = put_garbage(settings, template)
+        pipe.start_consumer()
+        wait_for_everything(settings, pipe.server, len(kinds), placed)
+        # Both loops are still up; ingest never reconnected because of a frame (only the watchdog may recycle an
+        # idle socket once the finite feed is over).
+        assert pipe._ingest_thread.is_alive()
+        assert pipe._consumer_thread is not None and pipe._consumer_thread.is_alive()
+        assert pipe.ingest.stream.stats.oversize_frames == 1
+        assert pipe.server.stats.garbage == len(kinds)
+        assert not pipe.ingest.stream.stats.last_error or "no data for" in pipe.ingest.stream.stats.last_error
+        assert pipe.producer.failed == 0
+        sent = list(pipe.server.sent_messages)
+    check_outcome(settings, sent, kinds, placed, injected)
+
+
+def test_hostile_server_and_garbage_records_leave_the_ingest_and_consume_commands_running(
+    scratch_db: Settings, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The same attack on the real commands, `upbit-llm ingest` and `upbit-llm consume`, as separate processes:
+    both are still running afterwards and exit cleanly on SIGTERM."""
+    source, template, kinds, faults = _hostile_setup()
+    server = FakeUpbitServer(source, speed=None, faults=faults, record_sent=True).start_in_thread()
+    settings = pipeline_settings(scratch_db, kafka_bootstrap, server)
+    ensure_topics(settings)
+    placed, injected = put_garbage(settings, template)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TIMESCALEDB_", "KAFKA_", "UPBIT_"))},
+        "ENVIRONMENT": "test",
+        "TIMESCALEDB_HOST": settings.timescaledb_host,
+        "TIMESCALEDB_PORT": str(settings.timescaledb_port),
+        "TIMESCALEDB_USER": settings.timescaledb_user,
+        "TIMESCALEDB_DBNAME": settings.timescaledb_dbname,
+        "TIMESCALEDB_MODE": "off",
+        "KAFKA_SERVERS": settings.kafka_servers,
+        "KAFKA_TOPIC": settings.kafka_topic,
+        "KAFKA_DEAD_LETTER_TOPIC": settings.kafka_dead_letter_topic,
+        "KAFKA_GROUP_ID": settings.kafka_group_id,
+        "KAFKA_MAX_POLL_INTERVAL_MS": "6000",
+        "UPBIT_WS_URL": server.ws_url,
+        "UPBIT_REST_URL": server.rest_url,
+        "UPBIT_WATCHDOG_SECONDS": "30",
+        "PYTHONPATH": str(ROOT),
+    }
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    logs = {name: (tmp_path / f"{name}.log").open("wb") for name in ("ingest", "consume")}
+    try:
+        for name in ("ingest", "consume"):
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "upbit_llm", name, "--status-interval", "2"],
+                env=env,
+                cwd=ROOT,
+                stdout=logs[name],
+                stderr=subprocess.STDOUT,
+            )
+        wait_for_everything(settings, server, len(kinds), placed)
+        for name, proc in procs.items():
+            assert proc.poll() is None, f"{name} exited:\n" + (tmp_path / f"{name}.log").read_text(errors="replace")
+        sent = list(server.sent_messages)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        codes = {name: proc.wait(timeout=60) for name, proc in procs.items()}
+        for fh in logs.values():
+            fh.close()
+        server.stop()
+    assert codes == {"ingest": 0, "consume": 0}, {n: (tmp_path / f"{n}.log").read_text()[-2000:] for n in codes}
+    check_outcome(settings, sent, kinds, placed, injected)
+
+
 def test_a_record_kafka_refuses_as_too_large_becomes_a_dead_letter_and_the_producer_goes_on(
     base_settings: Settings, kafka_bootstrap: str
 ) -> None:
     from kafka import KafkaConsumer
 
-    from ingest.producer import TickerProducer, ensure_topics
+    from ingest.producer import TickerProducer
 
     tag = os.urandom(4).hex()
     settings = base_settings.model_copy(
