@@ -42,3 +42,35 @@ def test_repr_str_and_redacted_never_show_a_secret_or_a_url_credential(caplog: p
 
 def test_a_url_without_a_password_is_shown_as_is() -> None:
     assert mask_url_password("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_doctor_output_never_shows_the_redis_password_or_webhook_urls() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "REDIS_URL": "redis://:redis-pass-123@127.0.0.1:1/0",  # nothing listens: the failure text is printed too
+        "ALERT_WEBHOOK_URL": "https://hooks.example/T000/B000/hook-token-789",
+        "ALERT_WEBHOOK_SECRET": "sig-secret",
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/slack-token-000",
+        "TIMESCALEDB_PORT": "1",
+        "KAFKA_SERVERS": "127.0.0.1:1",
+    }
+    for args in (["doctor"], ["doctor", "--json"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "upbit_llm", *args],
+            env=env,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        shown = out.stdout + out.stderr
+        assert "redis" in shown.lower()
+        for secret in ("redis-pass-123", "hook-token-789", "slack-token-000", "sig-secret"):
+            assert secret not in shown, (args, secret)
