@@ -37,4 +37,4 @@ def protect_metrics() -> None:
     if not getattr(monitor.Metrics.get, "_upbit_protected", False):
         protected = tornado.web.authenticated(monitor.Metrics.get)
         protected._upbit_protected = True  # type: ignore[attr-defined]
-        monitor.Metrics.get = protected  # type: ignore[method-assign]
+        monitor.Metrics.get = protected
