@@ -19,7 +19,7 @@ from ingest.service import LiveIngest
 from ingest.ticker import FIELDS, canonical_bytes, validate
 from upbit_core.settings import Settings
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
 TEMPLATE: dict[str, Any] = {
@@ -66,7 +66,7 @@ json_values = st.recursive(
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=30),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=12,
+    max_leaves=5,
 )
 
 
