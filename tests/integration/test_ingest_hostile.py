@@ -12,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -303,3 +304,32 @@ def test_a_record_kafka_refuses_as_too_large_becomes_a_dead_letter_and_the_produ
     reason = dict(records[0].headers)["reason"].decode()
     assert "MessageSizeTooLargeError" in reason and f"of {len(huge)} bytes" in reason
     assert len(records[0].value) == 64 * 1024
+
+
+def test_three_consumers_in_one_group_store_every_fill_once_as_compose_scale_runs_them(
+    scratch_db: Settings, kafka_bootstrap: str
+) -> None:
+    """`docker compose up --scale consumer=3`: three consumer processes join one group and split the partitions."""
+    from ingest.consumer import TickerConsumer
+
+    source = SimulatedSource(markets=40, rate=300, seed=15, start_ms=START_MS, duration_s=10)
+    with Pipeline(scratch_db, kafka_bootstrap, source, speed=None, consumer=False) as pipe:
+        consumers = [
+            TickerConsumer(pipe.settings, batch_size=2_000, batch_timeout_s=0.2, client_id=f"c{i}") for i in range(3)
+        ]
+        threads = [threading.Thread(target=c.run, daemon=True) for c in consumers]
+        for thread in threads:
+            thread.start()
+        try:
+            rows, dead, _gaps = pipe.wait_until_stored(timeout=180)
+            assigned = [len(c.consumer.assignment()) for c in consumers]
+        finally:
+            for consumer in consumers:
+                consumer.stop()
+            for thread in threads:
+                thread.join(60)
+        sent_ids = {str(message_id(m)) for m in pipe.server.sent_messages}
+    stored = query_rows(pipe.settings, "SELECT count(*), count(DISTINCT msg_id) FROM ticker_data")
+    print(f"three consumers: partitions per consumer={assigned} rows={rows} sent={len(sent_ids)}")
+    assert stored == [(len(sent_ids), len(sent_ids))] and dead == 0
+    assert sum(1 for n in assigned if n > 0) >= 2  # the group really split the work
