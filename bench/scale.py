@@ -252,7 +252,8 @@ async def _time_tools(settings: Settings, calls: int) -> dict[str, list[float]]:
             for _ in range(3):
                 result = await client.call_tool(name, args)
                 if result.is_error:
-                    raise RuntimeError(f"{label} failed: {result.content[0].text if result.content else ''}")
+                    first = result.content[0] if result.content else None
+                    raise RuntimeError(f"{label} failed: {getattr(first, 'text', '')}")
             samples = []
             for _ in range(calls):
                 t0 = time.perf_counter()
@@ -291,7 +292,12 @@ def _time_baselines(settings: Settings, calls: int) -> dict[str, float]:
     try:
         with conn.cursor() as cur:
             for name, sql in BASELINES:
-                out[name] = percentile(_timed(lambda q=sql: (cur.execute(q), cur.fetchall()), max(3, calls // 5)), 95)  # type: ignore[misc]
+
+                def query(q: str = sql) -> None:
+                    cur.execute(q)
+                    cur.fetchall()
+
+                out[name] = percentile(_timed(query, max(3, calls // 5)), 95)
     finally:
         conn.close()
     return out
