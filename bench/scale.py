@@ -162,7 +162,7 @@ def _generate(settings: Settings, rows: int, days: int, markets: int) -> dict[st
         conn.close()
 
 
-def _one_more_minute(settings: Settings, markets: int) -> dict[str, float]:
+def _one_more_minute(settings: Settings) -> dict[str, float]:
     """Every market trades once more now; the incremental refresh a live system runs each minute, per level."""
     from db.connection import connect
     from db.maintenance import refresh_aggregates
@@ -340,7 +340,7 @@ def measure(settings: Settings, rows: int, days: int, *, markets: int, calls: in
         refresh_aggregates(conn)
         conn.close()
         result.storage = _storage(bs, mode)
-    result.refresh_incremental = _one_more_minute(bs, markets)
+    result.refresh_incremental = _one_more_minute(bs)
     result.baselines = _time_baselines(bs, calls)
     result.tools = asyncio.run(_time_tools(bs, calls))
     result.endpoints = _time_endpoints(bs, calls)
