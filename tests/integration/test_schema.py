@@ -221,9 +221,7 @@ def test_timescaledb_mode_has_hypertable_continuous_aggregate_and_policies(scrat
         # Retention is our own job (drops chunks without invalidating the candles), not policy_retention.
         cur.execute("SELECT config FROM timescaledb_information.jobs WHERE proc_name = 'upbit_drop_old_ticks'")
         assert cur.fetchall() == [({"retention_days": scratch_db_timescale.ticker_retention_days},)]
-        cur.execute(
-            "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates ORDER BY 1"
-        )
+        cur.execute("SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates ORDER BY 1")
         assert cur.fetchall() == [("ohlcv_1d", False), ("ohlcv_1h", False), ("ohlcv_1m", False), ("ohlcv_5m", False)]
         cur.execute(
             "SELECT hypertable_name FROM timescaledb_information.jobs "
