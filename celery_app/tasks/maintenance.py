@@ -18,7 +18,7 @@ QA_RESULTS_RETENTION_DAYS = 30
 
 @app.task(name="celery_app.tasks.maintenance.refresh_aggregates", bind=True, max_retries=2)
 def refresh_aggregates(self: Task) -> dict[str, Any]:
-    """Materialise invalidated ohlcv_1m buckets (idempotent: a second run finds nothing to do)."""
+    """Materialise invalidated candle buckets of every level, 1m to 1d (idempotent: a second run finds nothing)."""
     from db.connection import connect
     from db.maintenance import refresh_aggregates as refresh
 
@@ -32,7 +32,12 @@ def refresh_aggregates(self: Task) -> dict[str, Any]:
         result = refresh(conn)
     finally:
         conn.close()
-    return {"mode": result.mode, "buckets": result.buckets, "seconds": round(result.seconds, 3)}
+    return {
+        "mode": result.mode,
+        "buckets": result.buckets,
+        "seconds": round(result.seconds, 3),
+        "levels": {level: round(seconds, 3) for level, seconds in result.levels.items()},
+    }
 
 
 @app.task(name="celery_app.tasks.maintenance.refresh_catalog", bind=True, max_retries=3)
