@@ -76,3 +76,27 @@ def fmt_price(price: float | None) -> str:
 
 def fmt_ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}x"
+
+
+def fmt_krw_ko(value: float | None) -> str:
+    """A KRW amount for Korean sentences: 1.82조원 / 166억원 / 4,762만원 / 9,800원 (3 significant digits from 억)."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    sign = "-" if value < 0 else ""
+    v = abs(value)
+    if v >= 1e12:
+        return f"{sign}{v / 1e12:,.3g}조원" if v < 1e14 else f"{sign}{v / 1e12:,.0f}조원"
+    if v >= 1e8:
+        return f"{sign}{v / 1e8:,.3g}억원" if v < 1e10 else f"{sign}{v / 1e8:,.0f}억원"
+    if v >= 1e4:
+        return f"{sign}{v / 1e4:,.0f}만원"
+    return f"{sign}{v:,.0f}원"
+
+
+def fmt_price_ko(price: float | None) -> str:
+    """A price for Korean sentences with thousands separators: 97,554,000원 / 3,161원 / 0.01567원."""
+    if price is None or not math.isfinite(price):
+        return "n/a"
+    if abs(price) >= 100:
+        return f"{price:,.0f}원"
+    return f"{price:.4g}원"

@@ -68,8 +68,22 @@ def read_answer(text: str, cf: ContextFacts) -> list[Claim]:
             unit = "time" if st.minutes is not None else "date"
             value = float(st.minutes if st.minutes is not None else st.month_day[0] * 100 + st.month_day[1])  # type: ignore[index]
             claims.append(
-                Claim(st.text, s_start + st.start, s_start + st.end, sent, None, False, unit, None, None, unit, value,
-                      None, 0.0, zone=st.zone)  # fmt: skip
+                Claim(
+                    st.text,
+                    s_start + st.start,
+                    s_start + st.end,
+                    sent,
+                    None,
+                    False,
+                    unit,
+                    None,
+                    None,
+                    unit,
+                    value,
+                    None,
+                    0.0,
+                    zone=st.zone,
+                )  # fmt: skip
             )
         toks = [t for t in lx.number_tokens(sent) if not any(a <= t.start < b for a, b in skip)]
         toks = [t for t in toks if not any(a <= t.end - 1 < b for a, b in skip)]
@@ -97,7 +111,7 @@ def read_answer(text: str, cf: ContextFacts) -> list[Claim]:
             direction = t.sign if t.sign else _direction(label, tail, prefer_label=kind == "count")
             if t.unit == "num" and not t.mag and kind is None and t.value <= 10 and t.value == int(t.value):
                 kind = "count"  # a bare small integer states a count; it must be one the context has
-            ent, explicit = _entity_for(t.start, mentions, carried, market_wide)
+            ent, explicit = _entity_for(t.start, t.end, sent, mentions, carried, market_wide)
             sent_claims.append(
                 Claim(
                     text=t.text,
@@ -141,13 +155,14 @@ def _split_sentences(text: str) -> list[str]:
 
 
 def _entity_for(
-    at: int, mentions: list[tuple[int, int, str | None]], carried: str | None, market_wide: bool
+    at: int, end: int, sent: str, mentions: list[tuple[int, int, str | None]], carried: str | None, market_wide: bool
 ) -> tuple[str | None, bool]:
     before = [s for a, _, s in mentions if a < at]
     if before:
         return before[-1], True
-    if mentions:
-        return mentions[0][2], True
+    after = [(a, s) for a, _, s in mentions if a >= end]
+    if after and after[0][0] - end <= 16 and not re.search(r"[,;:]", sent[end : after[0][0]]):
+        return after[0][1], True  # "up 1.2% for BTC"
     if market_wide:
         return MARKET, False
     return carried, False
@@ -175,8 +190,11 @@ def _kind(t: lx.NumTok, label: str, tail: str, after: str) -> tuple[str | None, 
         if key.endswith("_pct"):
             return ("share" if "share" in key else "change"), None, "pct"
         return ("value" if key.endswith("_krw") else None), None, "num" if not key.endswith("_krw") else "krw"
-    if t.unit == "num" and not t.mag and t.value == int(t.value) and re.search(
-        r"(?:\bup|\bdown|\bflat|\bof|상승|하락|보합|advancers|decliners)\s*$", label
+    if (
+        t.unit == "num"
+        and not t.mag
+        and t.value == int(t.value)
+        and re.search(r"(?:\bup|\bdown|\bflat|\bof|상승|하락|보합|advancers|decliners)\s*$", label)
     ):
         return "count", None, "num"
     if lx.RANK_RE.match(after) and t.unit == "num":
@@ -191,7 +209,11 @@ def _kind(t: lx.NumTok, label: str, tail: str, after: str) -> tuple[str | None, 
     if re.search(r"\brank\b|순위", near_label) and t.unit == "num":
         return "rank", None, "num"
     if t.unit == "pct":
-        if kind == "share" or re.search(r"매수|buy|위치|position|지점|at\s*$", near_label + tail[:8], re.I):
+        if (
+            kind == "share"
+            or re.search(r"매수|buy|위치|position|지점|\bat\s*$", near_label, re.I)
+            or re.search(r"^\s?(?:위치|지점|of (?:it|the range))", tail, re.I)
+        ):
             return "share", sub, "pct"
         return "change", sub, "pct"
     if t.unit == "x":

@@ -16,9 +16,12 @@ from llm import lexicon as lx
 MARKET = "MARKET"
 _NOT_SYMBOLS = frozenset({"KRW", "UTC", "KST", "EVENT", "STALE", "USDT", "API", "OK"})
 _SEGMENT_RE = re.compile(r"(?:,|;|:)\s+|\s=\s")
-_SYMBOL_AT_START_RE = re.compile(r"^\s*(?:#\d+\s+)?(?:(?:KRW|BTC|USDT)-)?([A-Z][A-Z0-9]{0,11})(?=\s+(?:[가-힣]|[+\-]?\d|pump|dump))")
+_SYMBOL_AT_START_RE = re.compile(
+    r"^\s*(?:#\d+\s+)?(?:(?:KRW|BTC|USDT)-)?([A-Z][A-Z0-9]{0,11})(?=\s+(?:[가-힣]|[+\-]?\d|pump|dump))"
+)
 _NAME_AFTER_CODE_RE = re.compile(
-    r"\b(?:(?:KRW|BTC|USDT)-)?([A-Z][A-Z0-9]{0,11})\s+([가-힣][가-힣 ]*?)(?:/([A-Za-z][A-Za-z0-9 .]*?))?(?=\s+(?:[+\-]?\d|as of)|$)"
+    r"\b(?:(?:KRW|BTC|USDT)-)?([A-Z][A-Z0-9]{0,11})\s+([가-힣][가-힣 ]*?)(?:/([A-Za-z][A-Za-z0-9 .]*?))?"
+    r"(?=\s+(?:[+\-]?\d|as of)|$)"
 )
 _COVERAGE_RE = re.compile(r"\((\d+) (s|min) of data\)")
 _COUNT_LABEL_RE = re.compile(r"(?:\b(up|down|flat|of)|(open anomalies|anomalies|markets))\s*$")
@@ -156,7 +159,9 @@ def _read_line(
     skip = [(s.start, s.end) for s in lx.stamps(line)]
     skip += [(m.start(), m.end()) for m in lx.IDREF_RE.finditer(line)]
     skip += [(m.start(), m.end()) for m in lx.CODE_RE.finditer(line)]
-    cov_spans = [(m.start(), m.end(), int(m.group(1)) * (1 if m.group(2) == "s" else 60)) for m in _COVERAGE_RE.finditer(line)]
+    cov_spans = [
+        (m.start(), m.end(), int(m.group(1)) * (1 if m.group(2) == "s" else 60)) for m in _COVERAGE_RE.finditer(line)
+    ]
     skip += [(a, b) for a, b, _ in cov_spans]
     seg_bounds = [0, *(m.end() for m in _SEGMENT_RE.finditer(line)), len(line) + 1]
     toks = [t for t in lx.number_tokens(line) if not any(a <= t.start < b for a, b in skip)]
@@ -175,11 +180,15 @@ def _read_line(
         first_plain = True
         for t in (t for t in toks if s0 <= t.start < s1):
             before = line[t.start - 1] if t.start else " "
-            if re.match(r"[A-Za-z_=]", before) and not line[:t.start].endswith("="):
+            if re.match(r"[A-Za-z_=]", before) and not line[: t.start].endswith("="):
                 continue  # part of an identifier (val24h, acc_trade_price_24h, 52w)
             after = line[t.end :]
-            if t.unit == "num" and not t.mag and lx.SPAN_RE.match(after) and not re.match(r"\s?(?:markets|m\b)", after[:3]) or (
-                t.unit == "num" and re.match(r"[A-Za-z]", after[:1] or " ") and not t.mag
+            if (
+                t.unit == "num"
+                and not t.mag
+                and lx.SPAN_RE.match(after)
+                and not re.match(r"\s?(?:markets|m\b)", after[:3])
+                or (t.unit == "num" and re.match(r"[A-Za-z]", after[:1] or " ") and not t.mag)
             ):
                 continue  # "14s", "5m", "8 min": a time span, not a figure
             label = line[prev_end : t.start]
@@ -205,13 +214,27 @@ def _read_line(
             else:
                 entity_f = entity
             value = -t.value if t.sign < 0 else t.value
-            if t.start > 0 and line[t.start - 1] == "-" and t.sign == 0 and not re.match(r"\d", line[t.start - 2 : t.start - 1] or "x"):
+            if (
+                t.start > 0
+                and line[t.start - 1] == "-"
+                and t.sign == 0
+                and not re.match(r"\d", line[t.start - 2 : t.start - 1] or "x")
+            ):
                 value = -value
             cf.facts.append(Fact(fid, entity_f, kind, window, sub, unit, value, t.tol, t.text, cov))
         if in_list and seg_entity is not None:
             cf.facts.append(
-                Fact(f"L{ln}#r{item_index + 1 + block_rank}", seg_entity, "rank", header_window, list_name, "num",
-                     float(item_index + 1 + block_rank), 0.0, f"#{item_index + 1 + block_rank} in {list_name}")  # fmt: skip
+                Fact(
+                    f"L{ln}#r{item_index + 1 + block_rank}",
+                    seg_entity,
+                    "rank",
+                    header_window,
+                    list_name,
+                    "num",
+                    float(item_index + 1 + block_rank),
+                    0.0,
+                    f"#{item_index + 1 + block_rank} in {list_name}",
+                )  # fmt: skip
             )
 
 

@@ -45,7 +45,9 @@ MD_HM_RE = re.compile(r"\b\d{2}-\d{2} \d{2}:\d{2}\b")  # candle rows: "11-29 11:
 CLOCK_RE = re.compile(
     r"(?P<ampm>오전|오후|AM|PM|am|pm)?\s?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?\s?(?P<zone>Z\b|UTC|KST|\(KST\)|\(UTC\))?"
 )
-KO_CLOCK_RE = re.compile(r"(?P<ampm>오전|오후)?\s?(?P<h>\d{1,2})시(?!간)\s?(?:(?P<m>\d{1,2})분)?(?:\s?(?P<zone>KST|UTC))?")
+KO_CLOCK_RE = re.compile(
+    r"(?P<ampm>오전|오후)?\s?(?P<h>\d{1,2})시(?!간)\s?(?:(?P<m>\d{1,2})분)?(?:\s?(?P<zone>KST|UTC))?"
+)
 CODE_RE = re.compile(r"\b(?:KRW|BTC|USDT)-[A-Z0-9]{1,15}\b")
 IDREF_RE = re.compile(r"#\d+")
 
@@ -79,8 +81,12 @@ SUB_WORDS: list[tuple[str, str]] = [
     (r"저가|low|저점|최저", "low"),
 ]
 WINDOW_WORDS: list[tuple[str, str]] = [
-    (r"vs prev close|since (?:the )?prev(?:ious)? close|prev close|전일\s?대비|전일\s?종가\s?대비|어제\s?종가\s?대비|"
-     r"since 09:00 KST|09시\s?이후|오전 9시\s?이후|오늘\s?(?:들어|하루)?|today|on the day|day'?s?\b|당일", "prev_close"),
+    (
+        r"vs prev close|since (?:the )?prev(?:ious)? close|prev close|전일\s?대비|전일\s?종가\s?대비|"
+        r"어제\s?종가\s?대비|"
+        r"since 09:00 KST|09시\s?이후|오전 9시\s?이후|오늘\s?(?:들어|하루)?|today|on the day|day'?s?\b|당일",
+        "prev_close",
+    ),
     (r"\b1\s?m\b|1분|1-minute|1 minute|last minute", "1m"),
     (r"\b5\s?m\b|5분|5-minute|5 minutes?|five minutes", "5m"),
     (r"\b1\s?h\b|1시간|한 시간|1-hour|1 hour|last hour|hourly|한시간", "1h"),
@@ -103,8 +109,11 @@ SUB_RES = [(re.compile(p, re.I), k) for p, k in SUB_WORDS]
 WINDOW_RES = [(re.compile(p, re.I), k) for p, k in WINDOW_WORDS]
 MARKET_WIDE_RE = re.compile(r"시장|전체|마켓\s?전반|market|breadth|overall|across|advancers|decliners|종목\s?수", re.I)
 DERIVE_DIFF_RE = re.compile(r"차이|격차|더\s|앞섰|뒤졌|than|difference|gap|outperform|underperform|%p|포인트", re.I)
-DERIVE_DIST_RE = re.compile(r"고점\s?대비|저점\s?대비|from (?:the |its )?(?:52-week |52w |day'?s? )?(?:high|low)|"
-                            r"below (?:the |its )?(?:high|52)|above (?:the |its )?(?:low|52)|아래|위에|남았|away", re.I)
+DERIVE_DIST_RE = re.compile(
+    r"고점\s?대비|저점\s?대비|from (?:the |its )?(?:52-week |52w |day'?s? )?(?:high|low)|"
+    r"below (?:the |its )?(?:high|52)|above (?:the |its )?(?:low|52)|아래|위에|남았|away",
+    re.I,
+)
 BELOW_RE = re.compile(r"못 미치|밑|아래|미만|below|under|short of|못 넘|넘지 못|not reached|hasn't reached", re.I)
 ABOVE_RE = re.compile(r"위|넘|돌파|웃돌|above|over|beyond|exceed|broke", re.I)
 HANGUL_RE = re.compile(r"[가-힣]")
@@ -194,8 +203,19 @@ def _merge_compounds(toks: list[NumTok], text: str) -> list[NumTok]:
             n_ok = n.mag in ("", "억", "만", "천") and n.unit in ("krw", "num") and not n.approx
             if t_mag and gap.strip() == "" and len(gap) <= 1 and n.sign == 0 and n.value < t_mag and n_ok:
                 merged.append(
-                    NumTok(t.start, n.end, text[t.start : n.end].strip(), t.value + n.value, t.sign, n.tol, "krw",
-                           t.approx, n.band, False, t.mag)  # fmt: skip
+                    NumTok(
+                        t.start,
+                        n.end,
+                        text[t.start : n.end].strip(),
+                        t.value + n.value,
+                        t.sign,
+                        n.tol,
+                        "krw",
+                        t.approx,
+                        n.band,
+                        False,
+                        t.mag,
+                    )  # fmt: skip
                 )
                 i += 2
                 continue

@@ -78,9 +78,10 @@ def user_message(context_text: str, *, question: str | None = None, correction: 
     if correction:
         parts += [
             "<CORRECTION>",
-            "Your previous answer used numbers that are not in CONTEXT: "
+            "Your previous answer stated figures that CONTEXT does not support: "
             + correction
-            + ". Write the answer again using only numbers from CONTEXT, exactly as written there.",
+            + ". Write the answer again: every number must be a CONTEXT figure of the same coin, window and"
+            " direction (a bare % in CONTEXT is the change since the previous close, not 24h), written as there.",
             "</CORRECTION>",
         ]
     return "\n".join(parts)

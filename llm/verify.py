@@ -245,13 +245,17 @@ def _derive(c: Claim, cf: ContextFacts, q_values: list[float]) -> str | None:
             prev = _one(mine, e, "price", "prev_close")
             if price and prev:
                 diff = price.value - prev.value
-                if _value_ok(c, abs(diff), price.tol + prev.tol) and (c.direction is None or (diff > 0) == (c.direction > 0)):
+                if _value_ok(c, abs(diff), price.tol + prev.tol) and (
+                    c.direction is None or (diff > 0) == (c.direction > 0)
+                ):
                     return f"{e} price − prev close = {diff:,.0f}"
     if c.unit == "pct" and lx.DERIVE_DIST_RE.search(sent):
         # 2. distance from the 52-week / day high or low in %
         for e in ents:
             price = _one(mine, e, "price", None)
-            for f in (f for f in mine if f.entity == e and f.kind == "price" and f.sub and f.sub.endswith(("high", "low"))):
+            for f in (
+                f for f in mine if f.entity == e and f.kind == "price" and f.sub and f.sub.endswith(("high", "low"))
+            ):
                 if price and f.value > 0:
                     dist = (price.value / f.value - 1) * 100
                     if _value_ok(c, abs(dist), 0.005 + abs(dist) * 1e-3):
@@ -320,9 +324,13 @@ def _diagnose(c: Claim, cf: ContextFacts, q_values: list[float]) -> str:
         fd = re.sub(r"\D", "", f.text)
         if len(fd) == len(digits) and fd != digits and sorted(fd) == sorted(digits):
             return f"digits swapped: the data says {f.describe()}"
-    if c.value == int(c.value) and any(
-        int(c.value) in (u // 60, u % 60, lx.kst_minutes(u) // 60, lx.kst_minutes(u) % 60) for u in cf.utc_minutes
-    ) and c.value < 60:
+    if (
+        c.value == int(c.value)
+        and any(
+            int(c.value) in (u // 60, u % 60, lx.kst_minutes(u) // 60, lx.kst_minutes(u) % 60) for u in cf.utc_minutes
+        )
+        and c.value < 60
+    ):
         return "a number taken from a clock time, not a figure"
     if any(int(c.value) in md for md in cf.dates) and c.value == int(c.value):
         return "a number taken from a date, not a figure"

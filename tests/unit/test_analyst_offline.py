@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from analytics.models import Breadth, CoinBrief, CoinLine, Freshness, MarketOverview, MarketRef
-from llm import grounding, offline
+from llm import offline
+from llm.verify import verify
 from llm.interpret import parse_reading
 from llm.summary import describe_changes
 
@@ -76,8 +77,9 @@ def test_offline_summary_is_marked_deterministic_and_grounded_in_the_context(lan
     text = offline.summary_text(ov, [], lang)
     assert text.startswith(offline.MARK[lang])
     assert text == offline.summary_text(ov, [], lang)
-    assert "+12.34%" in text and "1.23T" in text
-    report = grounding.check(text, ov.to_context())
+    assert "+12.34%" in text and ("1.23조원" if lang == "ko" else "1.23T") in text
+    assert "24시간 상승" not in text and "gainers 24h" not in text  # a change since the previous close is not 24 h
+    report = verify(text, ov.to_context())
     assert report.ok, report.describe()
 
 
@@ -97,7 +99,8 @@ def test_offline_answer_skips_missing_figures_and_stays_grounded(lang: str) -> N
     text = offline.coin_answer([b], lang)
     assert text.startswith(offline.MARK[lang]) and "n/a" not in text
     assert ("웜홀(KRW-W)" if lang == "ko" else "Wormhole (KRW-W)") in text
-    assert grounding.check(text, b.to_context()).ok
+    report = verify(text, b.to_context())
+    assert report.ok, report.describe()
 
 
 def test_offline_interpretation_gives_a_category_confidence_and_what_to_watch() -> None:
