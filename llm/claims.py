@@ -96,18 +96,25 @@ def read_answer(text: str, cf: ContextFacts) -> list[Claim]:
             label = sent[prev_end : t.start]
             if re.match(r"[A-Za-z_]", before):
                 continue  # inside an identifier
+            is_rank = t.unit == "num" and bool(lx.RANK_RE.match(after))
             if t.unit == "num" and not t.mag and (lx.SPAN_RE.match(after) or _NON_CLAIM_AFTER_RE.match(after)):
                 continue  # "5분", "24h", "3가지": a window or a count of things, not a figure
-            if t.unit == "num" and re.match(r"[A-Za-z]", after[:1] or " ") and not t.mag:
+            if t.unit == "num" and re.match(r"[A-Za-z]", after[:1] or " ") and not t.mag and not is_rank:
                 continue
             prev_end = t.end
             tail = re.split(r"[,;(/]", sent[t.end : min(nxt, t.end + 14)], maxsplit=1)[0]
-            kind, sub, unit = _kind(t, label, tail, after)
+            own = lx.clause_before(label)
+            kind, sub, unit = _kind(t, own[-40:], tail, after)
+            explicit_kind = bool(lx.last_match(lx.KIND_RES, own[-40:]) or lx.first_match(lx.KIND_RES, tail))
+            prev = sent_claims[-1] if sent_claims else None
             if kind is None and t.unit == "num" and not t.mag and _TOP_N_RE.search(label):
                 kind = "list_size"
-            window = lx.last_match(lx.WINDOW_RES, label)
-            if window is None and kind in ("change", "value"):
-                window = lx.first_match(lx.WINDOW_RES, tail)
+            wide_tail = lx.clause_after(re.split(r"[(]", sent[t.end : t.end + 28])[0])
+            window = lx.nearest_window(own, wide_tail if kind in ("change", "value") else "")
+            if prev is not None and not explicit_kind and prev.unit == unit and kind not in ("rank", "count"):
+                # parallel figures ("매수 비중은 61%, 리플은 60%"): the kind and window carry over
+                kind, sub = prev.kind, prev.sub
+                window = window or prev.window
             direction = t.sign if t.sign else _direction(label, tail, prefer_label=kind == "count")
             if t.unit == "num" and not t.mag and kind is None and t.value <= 10 and t.value == int(t.value):
                 kind = "count"  # a bare small integer states a count; it must be one the context has
@@ -181,7 +188,7 @@ def _respectively(sent: str, claims: list[Claim], mentions: list[tuple[int, int,
 
 
 def _kind(t: lx.NumTok, label: str, tail: str, after: str) -> tuple[str | None, str | None, str]:
-    near_label = label[-24:]
+    near_label = label
     metric = re.search(r"([a-z0-9_]+)=\s*$", label)
     if metric:  # "value_ratio=6.5" copied from the event's metrics
         key = metric.group(1)
@@ -202,7 +209,7 @@ def _kind(t: lx.NumTok, label: str, tail: str, after: str) -> tuple[str | None, 
     if t.unit == "num" and lx.COUNT_RE.match(after):
         word = lx.COUNT_RE.match(after).group(0).strip()  # type: ignore[union-attr]
         return "count", ("anomalies" if re.search(r"건|anomal", word) else None), "num"
-    sub = lx.last_match(lx.SUB_RES, label[-11:]) or lx.first_match(lx.SUB_RES, tail[:8])
+    sub = lx.last_match(lx.SUB_RES, label[-11:])
     kind = lx.last_match(lx.KIND_RES, near_label)
     if kind is None:
         kind = lx.first_match(lx.KIND_RES, tail)

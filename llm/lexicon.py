@@ -53,7 +53,7 @@ IDREF_RE = re.compile(r"#\d+")
 
 # Time spans: a number followed by these is a window ("5분", "1h", "24 hours"), not a figure.
 SPAN_RE = re.compile(
-    r"\s?(?:초|분|시간|일간|일|주|개월|년|"
+    r"\s?(?:초|분|시간|일간|일|주|개월|년|-(?:week|day|hour|minute|month|year)s?|"
     r"(?:s|sec|secs|seconds?|m|min|mins|minutes?|h|hrs?|hours?|d|days?|w|weeks?|months?|years?)(?![A-Za-z]))"
 )
 SPAN_SECONDS = {"초": 1, "s": 1, "sec": 1, "m": 60, "min": 60, "분": 60, "h": 3600, "hr": 3600, "시간": 3600,
@@ -94,11 +94,11 @@ WINDOW_WORDS: list[tuple[str, str]] = [
 ]
 UP_WORDS = (
     r"상승|올랐|오른|오르|올라|급등|반등|강세|뛰었|뛰어|플러스|rose|risen|rising|gained|gaining|gains?\b|jumped|"
-    r"surged|climbed|rallied|\bup\b|higher|advanced|increase[ds]?|rebound"
+    r"surged|climbed|rallied|\bup\b|higher|advanced|increase[ds]?|rebound|pumped|soared"
 )
 DOWN_WORDS = (
     r"하락|내렸|내린|내려|떨어졌|떨어진|떨어지|급락|폭락|약세|밀렸|빠졌|빠진|마이너스|fell|fallen|falling|dropped|"
-    r"declined|lost|losing|slid|slipped|sank|plunged|tumbled|\bdown\b|lower|decrease[ds]?"
+    r"declined|lost|losing|slid|slipped|sank|plunged|tumbled|\bdown\b|lower|decrease[ds]?|dumped|crashed"
 )
 FLAT_WORDS = r"보합|변동\s?없|flat|unchanged"
 UP_RE = re.compile(UP_WORDS, re.I)
@@ -114,7 +114,7 @@ DERIVE_DIST_RE = re.compile(
     r"below (?:the |its )?(?:high|52)|above (?:the |its )?(?:low|52)|아래|위에|남았|away",
     re.I,
 )
-BELOW_RE = re.compile(r"못 미치|밑|아래|미만|below|under|short of|못 넘|넘지 못|not reached|hasn't reached", re.I)
+BELOW_RE = re.compile(r"못 미|밑|아래|미만|below|under|short of|못 넘|넘지 못|not reached|hasn't reached", re.I)
 ABOVE_RE = re.compile(r"위|넘|돌파|웃돌|above|over|beyond|exceed|broke", re.I)
 HANGUL_RE = re.compile(r"[가-힣]")
 
@@ -309,13 +309,55 @@ def kst_minutes(utc_minutes: int) -> int:
     return (utc_minutes + 9 * 60) % (24 * 60)
 
 
+_COMBINED: dict[int, tuple[re.Pattern[str], list[str]]] = {}
+
+
+def _combined(regexes: list[tuple[re.Pattern[str], str]]) -> tuple[re.Pattern[str], list[str]]:
+    """One alternation per word table (one scan instead of one per entry)."""
+    key = id(regexes)
+    if key not in _COMBINED:
+        alts = "|".join(f"(?P<g{i}>{rx.pattern})" for i, (rx, _) in enumerate(regexes))
+        _COMBINED[key] = (re.compile(alts, re.I), [v for _, v in regexes])
+    return _COMBINED[key]
+
+
 def last_match(regexes: list[tuple[re.Pattern[str], str]], text: str) -> str | None:
     """The slot value of the match nearest the end of `text` (the words closest before a number)."""
+    rx, values = _combined(regexes)
     best: tuple[int, str] | None = None
-    for rx, value in regexes:
-        for m in rx.finditer(text):
-            if best is None or m.end() > best[0]:
-                best = (m.end(), value)
+    for m in rx.finditer(text):
+        if best is None or m.end() >= best[0]:
+            best = (m.end(), values[int((m.lastgroup or "g0")[1:])])
+    return best[1] if best else None
+
+
+CLAUSE_RE = re.compile(r"[,;:]|\b(?:and|but|while|whereas)\b|고\s|며\s|지만|는데|으며", re.I)
+
+
+def clause_before(label: str) -> str:
+    """The words since the last clause boundary (what the figure's own clause says before it)."""
+    parts = CLAUSE_RE.split(label)
+    return parts[-1] if parts else label
+
+
+def clause_after(tail: str) -> str:
+    return CLAUSE_RE.split(tail, maxsplit=1)[0]
+
+
+def nearest_window(label: str, tail: str) -> str | None:
+    """The window word closest to a figure: the last one before it or the first one after it."""
+    best: tuple[int, str] | None = None
+    for rx, value in WINDOW_RES:
+        for m in rx.finditer(label):
+            d = len(label) - m.end()
+            if best is None or d < best[0]:
+                best = (d, value)
+        for m2 in rx.finditer(tail):
+            if re.match(r"\s*(?:[+\-−]?\d|n/a)", tail[m2.end() :]):
+                continue  # "5m -1.19%": a window word followed by a figure labels that figure
+            if best is None or m2.start() < best[0]:
+                best = (m2.start(), value)
+            break
     return best[1] if best else None
 
 

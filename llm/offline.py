@@ -243,8 +243,8 @@ def coin_answer(briefs: list[CoinBrief], lang: str) -> str:
 _RULES: dict[str, tuple[str, list[str], list[str]]] = {
     "pump": (
         "whale_trade",
-        ["급등 뒤 되돌림이 나오는지", "매수 비중이 50% 부근으로 돌아오는지"],
-        ["whether the jump reverses", "whether the buy share falls back towards 50%"],
+        ["급등 뒤 되돌림이 나오는지", "매수 비중이 균형 수준으로 돌아오는지"],
+        ["whether the jump reverses", "whether the buy share falls back towards balance"],
     ),
     "dump": (
         "whale_trade",
@@ -268,8 +268,8 @@ _RULES: dict[str, tuple[str, list[str], list[str]]] = {
     ),
     "buy_burst": (
         "whale_trade",
-        ["매수 비중이 50% 부근으로 돌아오는지", "호가 잔량 변화"],
-        ["whether the buy share falls back towards 50%", "order book depth"],
+        ["매수 비중이 균형 수준으로 돌아오는지", "호가 잔량 변화"],
+        ["whether the buy share falls back towards balance", "order book depth"],
     ),
     "market_move": (
         "market_wide_move",

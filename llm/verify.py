@@ -19,6 +19,7 @@ from llm.claims import Claim, read_answer
 from llm.facts import MARKET, ContextFacts, Fact, read_context
 
 PRICE_LIKE = ("price", "value")
+_ROUND_LEVEL_RE = re.compile(r"[+-]?[1-9]0*[조억만KMBT]?")
 
 
 @dataclass
@@ -110,6 +111,8 @@ def _check(c: Claim, cf: ContextFacts, q_values: list[float]) -> Checked:
         ok = any(int(c.value) <= n for n in cf.list_sizes) or int(c.value) <= max(cf.list_sizes, default=0)
         return Checked(c, None, derived="size of a context list" if ok else None,
                        issue=None if ok else "a list longer than the data gives")  # fmt: skip
+    if not c.approx and c.tol >= 0.5 and _ROUND_LEVEL_RE.fullmatch(c.text.replace(",", "")):
+        c.tol = min(c.tol, 0.01 * c.value)  # "1억" is a round level, not "anything from 5천만 to 1.5억"
     if any(math.isclose(c.value, q, rel_tol=1e-9) for q in q_values):
         c.tol = 0.0  # a figure from the question gets no rounding benefit: it must be in the data as written
     glued = "number glued to the preceding word (write a space before it)" if c.glued else None
@@ -198,8 +201,8 @@ def _value_ok(c: Claim, target: float, f_tol: float) -> bool:
     if c.band is not None:
         return v - f_tol <= target < v + c.band + f_tol
     tol = c.tol
-    if not c.approx and tol >= 0.5 and re.fullmatch(r"[+-]?[1-9]0*[조억만KMBT]?", c.text.replace(",", "")):
-        tol = min(tol, 0.01 * v)  # "1억" is a round level, not "anything from 5천만 to 1.5억"
+    # The claim must be a rounding of the figure as the context shows it: its own rounding decides (a model that
+    # saw "60%" and wrote "61%" is wrong even though 60.4 would round to either). Derivations pass their error in f_tol.
     slack = tol * (2.0 if c.approx else 1.0) + f_tol + 1e-9 * max(abs(target), 1.0)
     if abs(v - target) <= slack:
         return True
@@ -220,12 +223,12 @@ def _direction_ok(c: Claim, f: Fact) -> bool:
 
 def _matches(c: Claim, f: Fact) -> bool:
     return (
-        _unit_ok(c, f)
+        _value_ok(c, abs(f.value), 0.0)
+        and _unit_ok(c, f)
         and _kind_ok(c, f)
         and _entity_ok(c, f)
         and _window_ok(c, f)
         and _sub_ok(c, f)
-        and _value_ok(c, abs(f.value), f.tol)
         and _direction_ok(c, f)
     )
 
@@ -258,7 +261,10 @@ def _derive(c: Claim, cf: ContextFacts, q_values: list[float]) -> str | None:
             ):
                 if price and f.value > 0:
                     dist = (price.value / f.value - 1) * 100
-                    if _value_ok(c, abs(dist), 0.005 + abs(dist) * 1e-3):
+                    says_above = re.search(r"above|위에|높", sent) and not re.search(r"below|아래|낮|under", sent)
+                    says_below = re.search(r"below|아래|낮|under", sent) and not re.search(r"above|위에|높", sent)
+                    wrong_side = (says_above and dist < 0) or (says_below and dist > 0)
+                    if not wrong_side and _value_ok(c, abs(dist), 0.005 + abs(dist) * 1e-3):
                         return f"{e} price vs {f.sub} = {dist:+.2f}%"
     if c.unit == "pct" and (c.pct_point or lx.DERIVE_DIFF_RE.search(sent)) and len(ents) >= 2:
         # 3. difference of two coins' changes over the same window, in %p
@@ -298,7 +304,7 @@ def _diagnose(c: Claim, cf: ContextFacts, q_values: list[float]) -> str:
     if c.kind == "rank":
         ranks = [f for f in cf.facts if f.kind == "rank" and f.entity == c.entity]
         return f"rank not in the data (context: {', '.join(f.text for f in ranks) or 'no ranking for this coin'})"
-    loose = [f for f in same_unit if _value_ok(c, abs(f.value), f.tol)]
+    loose = [f for f in same_unit if _value_ok(c, abs(f.value), 0.0)]
     for f in loose:
         if _kind_ok(c, f) and _window_ok(c, f) and _entity_ok(c, f) and not _direction_ok(c, f):
             return f"direction flipped: the data says {f.describe()}"

@@ -30,12 +30,29 @@ def main() -> None:
         fill_market(settings, markets=30, seconds=420, rate=40, seed=11)
         anomaly = insert_anomaly(settings, market="KRW-XRP", kind="pump", severity="high")
         conn = connect(settings)
+        with conn.cursor() as cur:  # the headline metrics the detector writes for a pump
+            cur.execute(
+                "UPDATE anomalies SET metrics = %s::jsonb WHERE id = %s",
+                (
+                    '{"price_change_pct": 3.412, "peak_change_pct": 3.9, "value_ratio": 6.52, "window_seconds": 300,'
+                    ' "value_krw": 812345678.9, "baseline_value_krw": 124500000.0, "buy_share_pct": 71.4,'
+                    ' "fills": 418}',
+                    anomaly,
+                ),
+            )
+        conn.commit()
+        conn.close()
+        conn = connect(settings)
         try:
             files = {
                 "overview.txt": market_overview(conn).to_context(),
-                "coins.txt": "\n\n".join(coin_brief(conn, m).to_context(budget=170) for m in ("KRW-BTC", "KRW-ETH", "KRW-XRP")),
+                "coins.txt": "\n\n".join(
+                    coin_brief(conn, m).to_context(budget=190) for m in ("KRW-BTC", "KRW-ETH", "KRW-XRP")
+                ),
                 "movers.txt": top_movers(conn, window="5m", direction="both").to_context(),
-                "event.txt": _event_context(_load(conn, anomaly) or {}) + "\n" + coin_brief(conn, "KRW-XRP").to_context(),
+                "event.txt": _event_context(_load(conn, anomaly) or {})
+                + "\n"
+                + coin_brief(conn, "KRW-XRP").to_context(),
             }
         finally:
             conn.close()

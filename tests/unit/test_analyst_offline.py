@@ -8,9 +8,9 @@ import pytest
 
 from analytics.models import Breadth, CoinBrief, CoinLine, Freshness, MarketOverview, MarketRef
 from llm import offline
-from llm.verify import verify
 from llm.interpret import parse_reading
 from llm.summary import describe_changes
+from llm.verify import verify
 
 AS_OF = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)
 
