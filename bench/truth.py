@@ -77,7 +77,10 @@ def evaluate(repeat: int = 5) -> dict[str, Any]:
 def run(settings: Settings, *, quick: bool = False, **_: Any) -> list[BenchFigure]:
     del settings
     r = evaluate(repeat=2 if quick else 5)
-    data = f"{r['cases']} answers ({r['ko']} ko / {r['en']} en; {r['right']} right, {r['wrong']} wrong) over 4 saved contexts"
+    data = (
+        f"{r['cases']} answers ({r['ko']} ko / {r['en']} en; {r['right']} right, {r['wrong']} wrong)"
+        " over 4 saved analytics contexts"
+    )
     for m in r["misjudged"]:
         log.warning("truth corpus misjudged right=%s answer=%s issues=%s", m["right"], m["answer"], m["issues"])
     return [

@@ -41,6 +41,7 @@ class Claim:
     glued: bool = False
     mentions: list[str] = field(default_factory=list)  # coins named in the sentence
     coverage_stated: bool = False
+    contradicts: bool = False  # "+3.41% 하락": the sign and the direction word disagree
 
     @property
     def signed_value(self) -> float:
@@ -115,7 +116,8 @@ def read_answer(text: str, cf: ContextFacts) -> list[Claim]:
                 # parallel figures ("매수 비중은 61%, 리플은 60%"): the kind and window carry over
                 kind, sub = prev.kind, prev.sub
                 window = window or prev.window
-            direction = t.sign if t.sign else _direction(label, tail, prefer_label=kind == "count")
+            word_dir = _direction(label, tail, prefer_label=kind == "count")
+            direction = t.sign if t.sign else word_dir
             if t.unit == "num" and not t.mag and kind is None and t.value <= 10 and t.value == int(t.value):
                 kind = "count"  # a bare small integer states a count; it must be one the context has
             ent, explicit = _entity_for(t.start, t.end, sent, mentions, carried, market_wide)
@@ -140,6 +142,7 @@ def read_answer(text: str, cf: ContextFacts) -> list[Claim]:
                     glued=bool(lx.HANGUL_RE.match(before)),
                     mentions=[s for _, _, s in mentions if s],
                     coverage_stated=bool(_COVERAGE_WORDS_RE.search(sent)),
+                    contradicts=bool(t.sign and word_dir not in (None, 0) and word_dir != t.sign),
                 )
             )
         _respectively(sent, sent_claims, mentions)

@@ -247,7 +247,7 @@ def _kind_of(t: lx.NumTok, label: str, seg_before: str, after: str, header: str)
     if metric:
         key = metric.group(1)
         if key.endswith("_pct"):
-            return ("share" if "share" in key else "change"), None, "pct"
+            return ("share", "buy" if "buy" in key else None, "pct") if "share" in key else ("change", None, "pct")
         if "ratio" in key:
             return "ratio", None, "x"
         if key.endswith("_krw"):
@@ -255,7 +255,8 @@ def _kind_of(t: lx.NumTok, label: str, seg_before: str, after: str, header: str)
         return "metric", key, "num"
     if t.unit == "pct":
         if re.search(r"\bat\s*$|share|position", label):
-            return "share", ("day" if "day" in seg_before else "52w" if "52w" in seg_before else sub), "pct"
+            where = "buy" if "buy" in label else "day" if "day" in seg_before else "52w" if "52w" in seg_before else sub
+            return "share", where, "pct"
         return "change", None, "pct"
     if t.unit == "x":
         return "ratio", ("bid_ask" if "bid/ask" in label else None), "x"

@@ -75,6 +75,7 @@ KIND_WORDS: list[tuple[str, str]] = [
     (r"breadth|종목\s?수|상승\s?종목|하락\s?종목|보합\s?종목|advancers|decliners|markets|종목", "count"),
 ]
 SUB_WORDS: list[tuple[str, str]] = [
+    (r"buy share|buyers?|매수", "buy"),
     (r"52w|52주|52-week|52 week", "52w"),
     (r"prev(?:ious)? close|전일\s?종가|어제\s?종가|기준가", "prev_close"),
     (r"고가|high|고점|최고", "high"),

@@ -34,7 +34,7 @@ class Checked:
         return {
             "text": c.text,
             "entity": c.entity,
-            "kind": c.kind,
+            "kind": c.kind or (self.fact.kind if self.fact else None),
             "window": c.window,
             "unit": c.unit,
             "value": c.signed_value if c.unit == "pct" and c.direction is not None else c.value,
@@ -115,6 +115,8 @@ def _check(c: Claim, cf: ContextFacts, q_values: list[float]) -> Checked:
         c.tol = min(c.tol, 0.01 * c.value)  # "1억" is a round level, not "anything from 5천만 to 1.5억"
     if any(math.isclose(c.value, q, rel_tol=1e-9) for q in q_values):
         c.tol = 0.0  # a figure from the question gets no rounding benefit: it must be in the data as written
+    if c.contradicts:
+        return Checked(c, None, issue="the sign and the direction word disagree")
     glued = "number glued to the preceding word (write a space before it)" if c.glued else None
     fact = next((f for f in cf.facts if _matches(c, f)), None)
     if fact is not None:
@@ -191,6 +193,8 @@ def _sub_ok(c: Claim, f: Fact) -> bool:
         return fs.endswith(c.sub) or (c.kind == "rank")
     if c.sub == "52w":
         return "52w" in fs
+    if c.sub == "buy":
+        return fs == "buy" or f.kind != "share"
     if c.sub == "prev_close":
         return fs == "prev_close" or f.kind == "change"
     return True
