@@ -1,4 +1,4 @@
-"""`upbit-llm bench truth`: the claim-level verifier over the labelled truth corpus (bench/truth_corpus.py) — share
+"""`upbit-llm bench truth`: the claim-level verifier over the labelled truth corpus (bench/_truth_corpus.py) — share
 of wrong answers flagged, share of right answers passed and verifier cost per answer — next to the old
 bag-of-numbers check (llm/grounding.py) measured on the same answers in the same run.
 
@@ -27,7 +27,7 @@ def load_contexts() -> dict[str, str]:
 
 def evaluate(repeat: int = 5) -> dict[str, Any]:
     """Run both checkers over the corpus; returns rates, timings and the misjudged cases."""
-    from bench.truth_corpus import CASES
+    from bench._truth_corpus import CASES
     from llm import grounding
     from llm.facts import read_context
     from llm.verify import verify

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from analytics.models import CoinBrief, CoinLine, Freshness, MarketRef
+from bench._truth_corpus import CASES, Case
 from bench.truth import evaluate, load_contexts
-from bench.truth_corpus import CASES, Case
 from llm.claims import read_answer
 from llm.facts import read_context
 from llm.verify import verify, verify_fields
