@@ -378,8 +378,11 @@ class SummaryResult(BaseModel):
             return f"no stored summary; data {self.freshness.line()}"
         s = self.summary
 
+        mark = "" if s.grounded else "⚠️ 수치 미검증 · numbers not verified\n"  # shown wherever the text goes
+
         def render(level: int) -> str:
             text = s.text if level == 0 else s.text[: max(200, len(s.text) // (2**level))]
-            return f"{s.kind} as of {ctx.fmt_time(s.as_of)} by {s.model} (age {ctx.fmt_lag(self.age_seconds)}):\n{text}"
+            head = f"{s.kind} as of {ctx.fmt_time(s.as_of)} by {s.model} (age {ctx.fmt_lag(self.age_seconds)}):"
+            return f"{head}\n{mark}{text}"
 
         return ctx.fit_to_budget(render, 6, budget)

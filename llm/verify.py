@@ -19,6 +19,8 @@ from llm.claims import Claim, read_answer
 from llm.facts import MARKET, ContextFacts, Fact, read_context
 
 PRICE_LIKE = ("price", "value")
+# What every surface shows next to a text whose figures did not pass verification (docs/truth.md).
+UNVERIFIED_MARK = "⚠️ 수치 미검증 · numbers not verified"
 _ROUND_LEVEL_RE = re.compile(r"[+-]?[1-9]0*[조억만KMBT]?")
 
 
