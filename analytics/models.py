@@ -289,7 +289,9 @@ class MoversResult(BaseModel):
     def to_context(self, budget: int = ctx.MOVERS_BUDGET) -> str:
         def render(level: int) -> str:
             items = self.items[: max(3, len(self.items) - 3 * level)]
-            head = f"top {self.direction} {self.window} ({self.quote}) {self.freshness.line()}"
+            # Upbit's "24h" change is since the previous close (09:00 KST): the context says so, never "24h".
+            window = "vs prev close" if self.window == "24h" else self.window
+            head = f"top {self.direction} {window} ({self.quote}) {self.freshness.line()}"
             rows = [
                 f"{ctx.short_code(m.market, self.quote)}{' ' + m.korean_name if level == 0 and m.korean_name else ''}"
                 f" {fmt_price(m.price)} {fmt_pct(m.change_pct)} val "

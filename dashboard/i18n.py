@@ -23,7 +23,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "value_24h": {"ko": "거래대금(24h)", "en": "Value (24h)"},
     "coin": {"ko": "코인", "en": "Coin"},
     "price": {"ko": "현재가", "en": "Price"},
-    "change_24h": {"ko": "전일대비", "en": "24h"},
+    "change_24h": {"ko": "전일 대비", "en": "vs prev close"},  # Upbit's change since 09:00 KST, not 24 h
     "change_1m": {"ko": "1분", "en": "1m"},
     "change_5m": {"ko": "5분", "en": "5m"},
     "change_1h": {"ko": "1시간", "en": "1h"},

@@ -115,9 +115,7 @@ def test_a_verified_interpretation_is_delivered_without_the_marker(filled: Setti
     reading = interpret_anomaly(online(filled, fake), anomaly_id)  # the stand-in copies context lines: grounded
     assert reading["grounded"] is True
     with running_receiver() as slack_rx:
-        settings = filled.model_copy(
-            update={"slack_webhook_url": SecretStr(slack_rx.url), "slack_min_severity": "low"}
-        )
+        settings = filled.model_copy(update={"slack_webhook_url": SecretStr(slack_rx.url), "slack_min_severity": "low"})
         assert deliver(settings, anomaly_id).outcomes == {"slack": "sent"}
         [req] = slack_rx.requests
     assert UNVERIFIED_MARK not in json.dumps(req.json, ensure_ascii=False)
