@@ -72,7 +72,7 @@ class ContextFacts:
     def _build_entity_re(self) -> re.Pattern[str]:
         names = sorted({*self.aliases, *(s.lower() for s in self.symbols)}, key=len, reverse=True)
         alts = "|".join(re.escape(n) for n in names if n)
-        return re.compile(rf"(?:(?:KRW|BTC|USDT)-)?(?<![A-Za-z0-9])(?:{alts})(?![A-Za-z0-9])", re.I)
+        return re.compile(rf"(?:(?:KRW|BTC|USDT)-)?(?<![A-Za-z0-9가-힣])(?:{alts})(?![A-Za-z0-9])", re.I)
 
     def symbol_of(self, mention: str) -> str | None:
         m = mention.strip()
@@ -252,6 +252,8 @@ def _kind_of(t: lx.NumTok, label: str, seg_before: str, after: str, header: str)
             return "ratio", None, "x"
         if key.endswith("_krw"):
             return "value", None, "krw"
+        if key.startswith("markets_") or key in ("fills", "orders"):
+            return "count", key, "num"
         return "metric", key, "num"
     if t.unit == "pct":
         if re.search(r"\bat\s*$|share|position", label):

@@ -130,7 +130,10 @@ def summary_text(overview: MarketOverview, changes: list[str], lang: str) -> str
     cov = _coverage(overview.value_1h_coverage_seconds, phrase_lang)
     lines.append(p["value"].format(v24=v24, v1=v1, leader=leader, cov=cov))
     if overview.open_anomalies_count:
-        items = "; ".join(f"{short_code(a.market, q)} {a.kind} ({a.severity})" for a in overview.open_anomalies[:3])
+        items = "; ".join(
+            f"{short_code(a.market, q)} {_kind_name(a.kind, phrase_lang)} ({_severity(a.severity, phrase_lang)})"
+            for a in overview.open_anomalies[:3]
+        )
         lines.append(p["anomalies"].format(count=overview.open_anomalies_count, items=items))
     else:
         lines.append(p["no_anomalies"])
@@ -234,7 +237,14 @@ def coin_answer(briefs: list[CoinBrief], lang: str) -> str:
         if flags:
             text += p["flags"] + ", ".join(flags) + "."
         if b.anomalies:
-            text += p["anomalies"] + "; ".join(f"{a.kind} ({a.severity}, {a.status})" for a in b.anomalies[:2]) + "."
+            lg = "ko" if ko else "en"
+            text += (
+                p["anomalies"]
+                + "; ".join(
+                    f"{_kind_name(a.kind, lg)} ({_severity(a.severity, lg)}, {a.status})" for a in b.anomalies[:2]
+                )
+                + "."
+            )
         lines.append(text)
     return "\n".join(lines)
 
@@ -307,6 +317,15 @@ _STALE_REASONS = {
 }
 
 
+def _kind_name(kind: str, lang: str) -> str:
+    ko, en = _KIND_NAMES.get(kind, (kind, kind))
+    return ko if lang == "ko" else en
+
+
+def _severity(severity: str, lang: str) -> str:
+    return _SEVERITY_KO.get(severity, severity) if lang == "ko" else severity
+
+
 def metric_text(key: str, value: object) -> str | None:
     """One metric as the event context writes it (and the offline reading repeats it): units in the key names."""
     if isinstance(value, bool) or value is None:
@@ -361,7 +380,7 @@ def interpretation(anomaly: dict[str, Any], brief: CoinBrief | None, lang: str) 
         parts.append(f"거래대금 평소의 {mt['value_ratio']}" if ko else f"traded value {mt['value_ratio']} of normal")
     if kind in ("value_spike", "volume_spike") and mt.get("value_krw") and mt.get("baseline_value_krw"):
         parts.append(
-            f"value_krw {mt['value_krw']} (평소 {mt['baseline_value_krw']})"
+            f"거래대금 {fmt_krw_ko(float(m['value_krw']))} (평소 {fmt_krw_ko(float(m['baseline_value_krw']))})"
             if ko
             else f"value {mt['value_krw']} vs baseline {mt['baseline_value_krw']}"
         )

@@ -120,3 +120,38 @@ def test_interpretation_replies_are_parsed_and_normalised() -> None:
     assert bad["cause_category"] == "unknown" and bad["confidence"] == "low"
     prose = parse_reading("not json at all")
     assert prose["cause_category"] == "unknown" and prose["text"] == "not json at all"
+
+
+_EVENTS: dict[str, dict[str, object]] = {
+    "pump": {"price_change_pct": 3.412, "value_ratio": 6.52, "window_seconds": 300, "buy_share_pct": 71.4},
+    "dump": {"price_change_pct": -4.8, "value_ratio": 5.1, "window_seconds": 120},
+    "price_jump": {"price_change_pct": 2.25, "value_ratio": 1.3, "window_seconds": 60},
+    "value_spike": {"value_ratio": 8.4, "value_krw": 812_345_678.9, "baseline_value_krw": 96_700_000.0,
+                    "window_seconds": 300},
+    "buy_burst": {"buy_share_pct": 88.5, "value_ratio": 3.2, "window_seconds": 300},
+    "market_move": {"markets_moving": 41, "markets_liquid": 55, "median_change_pct": -2.61, "direction": "down",
+                    "window_seconds": 300},
+    "caution_flag": {"flags_set": ["TRADING_VOLUME_SOARING"], "flags_cleared": []},
+    "data_stale": {"reason": "feed_stopped"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+@pytest.mark.parametrize("kind", sorted(_EVENTS))
+def test_offline_reading_covers_every_detector_kind_with_verified_figures(kind: str, lang: str) -> None:
+    from llm.interpret import _event_context
+    from llm.verify import verify_fields
+
+    market = "MARKET" if kind in ("market_move", "data_stale") else "KRW-W"
+    row = {"id": 7, "market": market, "kind": kind, "severity": "high", "status": "open", "started_at": AS_OF,
+           "detected_at": AS_OF, "metrics": _EVENTS[kind]}  # fmt: skip
+    b = None if row["market"] == "MARKET" else brief()
+    context = _event_context(row) + ("\n" + b.to_context() if b else "")
+    reading = offline.interpretation(row, b, lang)
+    assert reading["cause_category"] != "unknown" and reading["watch_next"]
+    report = verify_fields({"text": reading["text"], "watch_next": reading["watch_next"]}, context)
+    assert report.ok, report.describe()
+    if kind == "caution_flag":
+        assert ("거래량 급등" if lang == "ko" else "trading volume soaring") in reading["text"]
+    if kind in ("pump", "dump", "value_spike", "market_move") and lang == "ko":
+        assert "23:30 KST" in reading["text"] and any(ch.isdigit() for ch in reading["text"])
