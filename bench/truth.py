@@ -55,6 +55,7 @@ def evaluate(repeat: int = 5) -> dict[str, Any]:
         old_ok.append(old.ok)
         if report.ok != case.right:
             misjudged.append({"answer": case.answer, "right": case.right, "why": case.why, "issues": report.issues})
+    mutants = _mutants(contexts)
     wrong = [i for i, c in enumerate(CASES) if not c.right]
     right = [i for i, c in enumerate(CASES) if c.right]
     return {
@@ -71,7 +72,34 @@ def evaluate(repeat: int = 5) -> dict[str, Any]:
         "ms_p95": percentile(new_ms, 95),
         "old_ms_mean": sum(old_ms) / len(old_ms),
         "misjudged": misjudged,
+        "mutants": len(mutants),
+        "mutants_flagged_pct": 100.0 * sum(not ok for _, ok in mutants) / max(1, len(mutants)),
+        "mutants_passed": [m for m, ok in mutants if ok],
     }
+
+
+def _mutants(contexts: dict[str, str]) -> list[tuple[str, bool]]:
+    """Every mechanical mutant of every right corpus answer that states a figure, and whether it (wrongly) passed."""
+    from bench._truth_corpus import CASES
+    from bench._truth_mutants import KINDS, mutate
+    from llm.verify import verify
+
+    seen: set[str] = set()
+    out: list[tuple[str, bool]] = []
+    for case in CASES:
+        if not case.right:
+            continue
+        ctx = contexts[case.context]
+        if not any(c.claim.unit not in ("time", "date") for c in verify(case.answer, ctx).checked):
+            continue
+        for how in KINDS:
+            for pick in range(4):
+                mutant = mutate(case.answer, how, pick, clock=("46", "22"))
+                if mutant is None or mutant == case.answer or mutant in seen:
+                    continue
+                seen.add(mutant)
+                out.append((mutant, verify(mutant, ctx, question=case.question).ok))
+    return out
 
 
 def run(settings: Settings, *, quick: bool = False, **_: Any) -> list[BenchFigure]:
@@ -81,6 +109,8 @@ def run(settings: Settings, *, quick: bool = False, **_: Any) -> list[BenchFigur
         f"{r['cases']} answers ({r['ko']} ko / {r['en']} en; {r['right']} right, {r['wrong']} wrong)"
         " over 4 saved analytics contexts"
     )
+    for text in r["mutants_passed"]:
+        log.warning("truth mutant passed verification: %s", text)
     for m in r["misjudged"]:
         log.warning("truth corpus misjudged right=%s answer=%s issues=%s", m["right"], m["answer"], m["issues"])
     return [
@@ -88,6 +118,10 @@ def run(settings: Settings, *, quick: bool = False, **_: Any) -> list[BenchFigur
                     baseline_name="bag-of-numbers check", baseline_value=r["old_flagged_pct"], note=data),
         BenchFigure(AREA, "right answers passed", r["passed_pct"], "%", goal=">= 90", met=r["passed_pct"] >= 90,
                     baseline_name="bag-of-numbers check", baseline_value=r["old_passed_pct"]),
+        BenchFigure(AREA, "mutants of right answers flagged", r["mutants_flagged_pct"], "%", goal=">= 95",
+                    met=r["mutants_flagged_pct"] >= 95,
+                    note=f"{r['mutants']} mechanical mutants (x10/x100, swapped digits, flipped direction,"
+                         " swapped coin, clock-time number), not hand-labelled"),
         BenchFigure(AREA, "verifier cost per answer (mean)", r["ms_mean"], "ms", goal="<= 20", met=r["ms_mean"] <= 20,
                     baseline_name="bag-of-numbers check", baseline_value=r["old_ms_mean"],
                     note="shared 2-core machine under load from other engineers"),

@@ -112,11 +112,15 @@ def read_answer(text: str, cf: ContextFacts) -> list[Claim]:
                 kind = "list_size"
             wide_tail = lx.clause_after(re.split(r"[(]", sent[t.end : t.end + 28])[0])
             window = lx.nearest_window(own, wide_tail if kind in ("change", "value") else "")
-            if prev is not None and not explicit_kind and prev.unit == unit and kind not in ("rank", "count"):
+            parallel = (
+                prev is not None and prev.unit == unit and prev.kind not in ("count", "rank") and ";" not in label
+            )
+            if parallel and prev is not None and not explicit_kind and kind not in ("rank", "count"):
                 # parallel figures ("매수 비중은 61%, 리플은 60%"): the kind and window carry over
                 kind, sub = prev.kind, prev.sub
                 window = window or prev.window
-            word_dir = _direction(label, tail, prefer_label=kind == "count")
+            count_tail = lx.clause_after(sent[t.end : t.end + 30]) if kind == "count" else tail
+            word_dir = _direction(label, count_tail, prefer_label=kind == "count", span=30 if kind == "count" else 10)
             direction = t.sign if t.sign else word_dir
             if t.unit == "num" and not t.mag and kind is None and t.value <= 10 and t.value == int(t.value):
                 kind = "count"  # a bare small integer states a count; it must be one the context has
@@ -204,11 +208,14 @@ def _kind(t: lx.NumTok, label: str, tail: str, after: str) -> tuple[str | None, 
         t.unit == "num"
         and not t.mag
         and t.value == int(t.value)
-        and re.search(r"(?:\bup|\bdown|\bflat|\bof|상승|하락|보합|advancers|decliners)\s*$", label)
+        and (
+            re.search(r"(?:\bup|\bdown|\bflat|\bof|상승|하락|보합|advancers|decliners)\s*$", label)
+            or re.match(r"\s(?:of\b|are\b|were\b|markets\b|rose|fell|gained|declined)", after)
+        )
     ):
         return "count", None, "num"
     if lx.RANK_RE.match(after) and t.unit == "num":
-        return "rank", None, "num"
+        return "rank", _list_name(near_label + " " + tail), "num"
     if t.unit == "num" and lx.COUNT_RE.match(after):
         word = lx.COUNT_RE.match(after).group(0).strip()  # type: ignore[union-attr]
         return "count", ("anomalies" if re.search(r"건|anomal", word) else None), "num"
@@ -217,7 +224,7 @@ def _kind(t: lx.NumTok, label: str, tail: str, after: str) -> tuple[str | None, 
     if kind is None:
         kind = lx.first_match(lx.KIND_RES, tail)
     if re.search(r"\brank\b|순위", near_label) and t.unit == "num":
-        return "rank", None, "num"
+        return "rank", _list_name(near_label + " " + tail), "num"
     if t.unit == "pct":
         if (
             kind == "share"
@@ -237,9 +244,25 @@ def _kind(t: lx.NumTok, label: str, tail: str, after: str) -> tuple[str | None, 
     return None, sub, "num"
 
 
-def _direction(label: str, tail: str, *, prefer_label: bool = False) -> int | None:
+_LISTS = (
+    (re.compile(r"상승\s?(?:률\s?)?상위|상승률|gainers?", re.I), "gainers"),
+    (re.compile(r"하락\s?(?:률\s?)?상위|하락률|losers?", re.I), "losers"),
+    (re.compile(r"거래대금\s?상위|value leaders?|by value|거래대금", re.I), "value"),
+    (re.compile(r"급변|movers?", re.I), "movers"),
+)
+
+
+def _list_name(text: str) -> str | None:
+    """Which ranking a rank claim is about ("상승 상위 1위" → gainers)."""
+    for rx, name in _LISTS:
+        if rx.search(text):
+            return name
+    return None
+
+
+def _direction(label: str, tail: str, *, prefer_label: bool = False, span: int = 10) -> int | None:
     """Direction words right after the figure (Korean verbs) win over those just before it (English verbs)."""
-    order = ((False, label[-16:]), (True, tail[:10])) if prefer_label else ((True, tail[:10]), (False, label[-16:]))
+    order = ((False, label[-16:]), (True, tail[:span])) if prefer_label else ((True, tail[:span]), (False, label[-16:]))
     for is_tail, text in order:
         hits: list[tuple[int, int]] = []
         for rx, d in ((lx.UP_RE, 1), (lx.DOWN_RE, -1), (lx.FLAT_RE, 0)):

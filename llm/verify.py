@@ -82,6 +82,12 @@ def verify(answer: str, context: str | ContextFacts, *, question: str | None = N
     report = VerifyReport()
     for claim in read_answer(answer, cf):
         report.checked.append(_check(claim, cf, q_values))
+    ent_re = cf.entity_re()
+    for m in re.finditer(r"(\S+?)\s?\(((?:KRW|BTC|USDT)-[A-Z0-9]+)\)", answer):
+        names = [cf.symbol_of(x.group(0)) for x in ent_re.finditer(m.group(1))]
+        code = cf.symbol_of(m.group(2))
+        if names and code and names[-1] != code:
+            report.notes.append(f"{m.group(0)}: the coin name and the market code disagree")
     return report
 
 
@@ -159,7 +165,7 @@ def _kind_ok(c: Claim, f: Fact) -> bool:
     if c.kind == "count":
         return f.kind == "count"
     if c.kind == "rank":
-        return f.kind == "rank"
+        return f.kind == "rank" and (c.sub is None or f.sub in (c.sub, "top"))
     if f.kind in ("count", "rank"):
         return False
     if c.kind in PRICE_LIKE and f.kind in PRICE_LIKE:

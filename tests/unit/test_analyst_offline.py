@@ -90,6 +90,9 @@ def test_offline_summary_reports_what_changed_since_the_previous_one() -> None:
     assert any("+1.10% → " in c and "+1.25%" in c for c in changes)
     text = offline.summary_text(overview(), changes, "ko")
     assert "직전 요약 이후: " in text and "80/60 → 87/60" in text
+    context = overview().to_context() + "\nCHANGES since previous summary:\n" + "\n".join(f"- {c}" for c in changes)
+    report = verify(text, context)
+    assert report.ok, report.describe()
     assert describe_changes(None, overview(), "ko") == []
 
 

@@ -3,9 +3,7 @@ mutants of true answers (hypothesis) — every slip a careless model makes must 
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -13,6 +11,7 @@ from hypothesis import strategies as st
 
 from analytics.models import CoinBrief, CoinLine, Freshness, MarketRef
 from bench._truth_corpus import CASES, Case
+from bench._truth_mutants import KINDS, mutate
 from bench.truth import evaluate, load_contexts
 from llm.claims import read_answer
 from llm.facts import read_context
@@ -130,79 +129,18 @@ TRUE_ANSWERS: list[tuple[str, str]] = [
     ("movers", "웜홀은 5분간 6.38% 올랐고 에이다는 4.89% 상승했습니다."),
     ("event", "XRP pumped +3.41% within 5 minutes on 6.52x normal value, with buyers at 71.4% of fills."),
 ]
-FLIPS = {
-    "올랐": "내렸", "내렸": "올랐", "상승": "하락", "하락": "상승", "급락": "급등", "급등": "급락", "up ": "down ",
-    "down ": "up ", "gained": "lost", "dropped": "jumped", "pumped": "dumped", "+": "-",
-}  # fmt: skip
-OTHER_COIN = {"비트코인": "이더리움", "이더리움": "리플", "리플": "비트코인", "Bitcoin": "Ether", "Ether": "XRP",
-              "XRP": "Bitcoin", "BCH": "W", "W": "BCH", "웜홀": "에이다", "에이다": "웜홀"}  # fmt: skip
-_FIGURE_RE = re.compile(r"(?<![\d:,.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\d:,.])\d+\.\d+|(?<![\d:,.])\d+(?=%)")
-
-
-def _figures(text: str) -> list[re.Match[str]]:
-    return list(_FIGURE_RE.finditer(text))
-
-
-def _scaled(raw: str, k: int) -> str:
-    digits = raw.replace(",", "")
-    decimals = len(digits.split(".")[1]) if "." in digits else 0
-    value = Decimal(digits) * k
-    keep = max(0, decimals - len(str(k)) + 1)
-    out = f"{value:,.{keep}f}" if "," in raw else f"{value:.{keep}f}"
-    return out
-
-
-def _mutate(text: str, how: str, pick: int) -> str | None:
-    figs = _figures(text)
-    if how in ("x10", "x100", "swap_digits", "timestamp") and not figs:
-        return None
-    if how in ("x10", "x100"):
-        m = figs[pick % len(figs)]
-        return text[: m.start()] + _scaled(m.group(0), 10 if how == "x10" else 100) + text[m.end() :]
-    if how == "swap_digits":
-        m = figs[pick % len(figs)]
-        raw = m.group(0)
-        pairs = [i for i in range(len(raw) - 1) if raw[i].isdigit() and raw[i + 1].isdigit() and raw[i] != raw[i + 1]]
-        if not pairs:
-            return None
-        i = pairs[pick % len(pairs)]
-        return text[: m.start()] + raw[:i] + raw[i + 1] + raw[i] + raw[i + 2 :] + text[m.end() :]
-    if how == "flip":
-        spots = [(m.start(), w) for w in FLIPS for m in re.finditer(re.escape(w), text)]
-        if not spots:
-            return None
-        at, word = sorted(spots)[pick % len(spots)]
-        return text[:at] + FLIPS[word] + text[at + len(word) :]
-    if how == "swap_coin":
-        spots = [
-            (m.start(), w)
-            for w in OTHER_COIN
-            for m in re.finditer(rf"(?<![A-Za-z가-힣]){re.escape(w)}(?![A-Za-z])", text)
-        ]
-        if not spots:
-            return None
-        at, word = sorted(spots)[pick % len(spots)]
-        return text[:at] + OTHER_COIN[word] + text[at + len(word) :]
-    if how == "timestamp":
-        # a figure replaced by a part of the as-of clock time (22:46 → "46"), as a model reading the header does
-        pct = [m for m in figs if text[m.end() : m.end() + 1] == "%"]
-        if not pct:
-            return None
-        m = pct[pick % len(pct)]
-        return text[: m.start()] + ("46" if pick % 2 else "22") + text[m.end() :]
-    return None
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(
     answer=st.sampled_from(TRUE_ANSWERS),
-    how=st.sampled_from(["x10", "x100", "swap_digits", "flip", "swap_coin", "timestamp"]),
+    how=st.sampled_from(KINDS),
     pick=st.integers(min_value=0, max_value=40),
 )
 def test_every_mutant_of_a_true_answer_is_flagged(answer: tuple[str, str], how: str, pick: int) -> None:
     name, text = answer
     assert verify(text, CONTEXTS[name]).ok, verify(text, CONTEXTS[name]).describe()
-    mutant = _mutate(text, how, pick)
+    mutant = mutate(text, how, pick)
     assume(mutant is not None and mutant != text)
     assert mutant is not None
     report = verify(mutant, CONTEXTS[name])
