@@ -79,17 +79,19 @@ def fmt_ratio(value: float | None) -> str:
 
 
 def fmt_krw_ko(value: float | None) -> str:
-    """A KRW amount for Korean sentences: 1.82조원 / 166억원 / 4,762만원 / 9,800원 (3 significant digits from 억)."""
+    """A KRW amount for Korean sentences with exactly the precision fmt_krw shows (so text and context agree):
+    1.82T → 1.82조원, 16.6B → 166억원, 812M → 8.12억원, 73.2M → 7,320만원, 12.3K → 1.23만원."""
     if value is None or not math.isfinite(value):
         return "n/a"
     sign = "-" if value < 0 else ""
     v = abs(value)
-    if v >= 1e12:
-        return f"{sign}{v / 1e12:,.3g}조원" if v < 1e14 else f"{sign}{v / 1e12:,.0f}조원"
-    if v >= 1e8:
-        return f"{sign}{v / 1e8:,.3g}억원" if v < 1e10 else f"{sign}{v / 1e8:,.0f}억원"
-    if v >= 1e4:
-        return f"{sign}{v / 1e4:,.0f}만원"
+    if v >= 1e3:
+        compact = fmt_krw(v)  # e.g. "73.2M": the figure as contexts write it
+        v = float(compact[:-1]) * {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}[compact[-1]]
+    for unit, name in ((1e12, "조원"), (1e8, "억원"), (1e4, "만원")):
+        if v >= unit:
+            shown = f"{v / unit:,.4f}".rstrip("0").rstrip(".")
+            return f"{sign}{shown}{name}"
     return f"{sign}{v:,.0f}원"
 
 

@@ -14,6 +14,7 @@ _SENTENCE_RE = re.compile(r"(?<!\d)[.!?。](?!\d)|\n")
 _RESPECTIVELY_RE = re.compile(r"각각|respectively", re.I)
 _NON_CLAIM_AFTER_RE = re.compile(r"\s?(?:가지|번째 이유|차례|번\b|명|times\b|reasons?\b|things?\b|points?\b)")
 _TOP_N_RE = re.compile(r"(?:상위|하위|top|bottom)\s?$", re.I)
+_COVERAGE_NOTE_RE = re.compile(r"\([^)]*(?:데이터|of data)[^)]*\)|\b(?:from|covers?)\s+only\s+\d+\s*(?:s|min)\b")
 _COVERAGE_WORDS_RE = re.compile(r"데이터|of data|분량|분치|coverage|covered|only|부분|만 반영|수집", re.I)
 
 
@@ -111,7 +112,11 @@ def read_answer(text: str, cf: ContextFacts) -> list[Claim]:
             if kind is None and t.unit == "num" and not t.mag and _TOP_N_RE.search(label):
                 kind = "list_size"
             wide_tail = lx.clause_after(re.split(r"[(]", sent[t.end : t.end + 28])[0])
-            window = lx.nearest_window(own, wide_tail if kind in ("change", "value") else "")
+            # "(5분치 데이터)" states a window's coverage; it is not the figure's window
+            window = lx.nearest_window(
+                _COVERAGE_NOTE_RE.sub("", own),
+                _COVERAGE_NOTE_RE.sub("", wide_tail) if kind in ("change", "value") else "",
+            )
             parallel = (
                 prev is not None and prev.unit == unit and prev.kind not in ("count", "rank") and ";" not in label
             )
