@@ -143,6 +143,11 @@ CASES: list[Case] = [
     Case("overview", "ko", "비트코인은 9,700만원대에서 거래되고 있습니다.", True, "만원대 band"),
     Case("overview", "en", "Market-wide 24h value traded: about 1.8T KRW.", True, "approximate value"),
     Case("overview", "ko", "KRW-BTC는 2026년 11월 29일 22:46 UTC 기준 97,554,000원입니다.", True, "date and UTC time"),
+    Case(
+        "overview", "en", "BTC's 5m change trails ETH's by 4.82 percentage points.", True, "derived difference in words"
+    ),
+    Case("overview", "en", "Bitcoin rose 4.47 percent since the previous close.", True, "percent spelled out"),
+    Case("overview", "en", "As of KST 07:46, BTC trades at ₩97,554,000.", True, "₩ prefix; zone before the time"),
     # ---------------------------------------------------------------- overview, wrong
     Case("overview", "ko", "비트코인은 전일 대비 44.7% 올랐습니다.", False, "×10 slip of +4.47%"),
     Case("overview", "ko", "비트코인은 전일 대비 4.47% 하락했습니다.", False, "flipped direction"),
@@ -184,6 +189,13 @@ CASES: list[Case] = [
     Case("overview", "ko", "비트코인은 9,800만원대에서 거래되고 있습니다.", False, "wrong 만원대 band"),
     Case("overview", "en", "Ethereum's 5m change is -3.63%.", False, "flipped sign"),
     Case("overview", "ko", "비트코인은 29% 하락했습니다.", False, "number from the date 11-29"),
+    Case(
+        "overview", "en", "BTC's 5m change trails ETH's by 2.44 percentage points.", False, "derived difference wrong"
+    ),
+    Case("overview", "en", "BTC's 24h value traded is 17.2 times ETH's.", False, "×10 slip of a derived ratio"),
+    Case(
+        "overview", "ko", "비트코인(KRW-ETH)은 전일 대비 4.47% 올랐습니다.", False, "coin name and market code disagree"
+    ),
     # ---------------------------------------------------------------- coins, right
     Case(
         "coins",

@@ -33,7 +33,8 @@ NUMBER_RE = re.compile(
     r"(?P<sign>[+\-−–])?(?P<won>₩\s?)?"
     r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
     r"(?:\s?(?P<mag>조|억|만|천|thousand|million|billion|trillion|mn|bn|[KkMBT](?![A-Za-z])))?"
-    r"(?P<tail>\s?(?:%p|%|％|퍼센트|포인트|x(?![A-Za-z])|×|배|원대|원|KRW|won|대(?![가-힣])))?",
+    r"(?P<tail>\s?(?:%p|%|％|퍼센트|포인트|percentage points?|percent|pct\b|x(?![A-Za-z])|×|배|times\b|원대|원|KRW|won|"
+    r"대(?![가-힣])))?",
 )
 
 # A KST / UTC clock time or date as written in either language.
@@ -161,9 +162,9 @@ def number_tokens(text: str) -> list[NumTok]:
         sign = 0 if sign_s is None else (1 if sign_s == "+" else -1)
         unit = "num"
         band = None
-        if tail in ("%", "％", "퍼센트", "%p", "포인트"):
+        if tail in ("%", "％", "퍼센트", "%p", "포인트", "percent", "pct") or tail.startswith("percentage"):
             unit = "pct"
-        elif tail in ("x", "×", "배"):
+        elif tail in ("x", "×", "배", "times"):
             unit = "x"
         elif tail in ("원", "KRW", "won", "원대", "대") or m.group("won"):
             unit = "krw"
@@ -185,7 +186,7 @@ def number_tokens(text: str) -> list[NumTok]:
                 unit=unit,
                 approx=m.group("approx") is not None,
                 band=band,
-                pct_point=tail in ("%p", "포인트"),
+                pct_point=tail in ("%p", "포인트") or tail.startswith("percentage"),
                 mag=mag or "",
             )
         )
