@@ -124,7 +124,8 @@ def test_a_verified_interpretation_is_delivered_without_the_marker(filled: Setti
 @pytest.mark.parametrize("lang", ["ko", "en"])
 def test_offline_answers_on_fresh_simulator_data_pass_the_verifier(filled: Settings, lang: str) -> None:
     settings = filled.model_copy(update={"report_language": lang})
-    for question in ("비트코인 어때?", "이더리움 어때?", "리플 어때?", "솔라나 어때?", "W코인 지금 어때?", "도지 어때?"):
+    questions = ("비트코인 어때?", "이더리움 어때?", "리플 어때?", "솔라나 어때?", "W코인 지금 어때?", "도지 어때?")
+    for question in questions:
         answer = answer_question(settings, question)
         assert answer.status == "answered" and answer.offline
         assert answer.grounded, (question, answer.text, answer.grounding_issues)
