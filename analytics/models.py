@@ -108,7 +108,9 @@ class CoinLine(BaseModel):
         out = f"{ctx.short_code(self.market, quote)}{name} {fmt_price(self.price)} {fmt_pct(self.change_24h_pct)}"
         if extra:
             out += f" 5m {fmt_pct(self.change_5m_pct)} 1h {fmt_pct(self.change_1h_pct)}"
-            out += f" 24h {fmt_pct(self.change_rolling_24h_pct)} val24h {fmt_krw(self.value_24h_upbit_krw)}"
+            if self.change_rolling_24h_pct is not None:  # rolling 24 h only where 24 h of data is stored
+                out += f" 24h {fmt_pct(self.change_rolling_24h_pct)}"
+            out += f" val24h {fmt_krw(self.value_24h_upbit_krw)}"
         return out
 
 
@@ -193,9 +195,7 @@ class MarketOverview(BaseModel):
                 lines.append(f"movers 5m: {movers}")
             anomalies = "; ".join(a.text(q) for a in self.open_anomalies[:n])
             lines.append(f"open anomalies {self.open_anomalies_count}" + (f": {anomalies}" if anomalies else ""))
-            lines.append(
-                f"units: % signed; a bare % is the change since prev close (09:00 KST), not 24h; prices, values in {q}"
-            )
+            lines.append(f"units: % signed; bare % = since prev close (09:00 KST), not 24h; prices, values in {q}")
             return "\n".join(lines)
 
         return ctx.fit_to_budget(render, 4, budget)

@@ -92,7 +92,7 @@ WINDOW_WORDS: list[tuple[str, str]] = [
     (r"\b1\s?m\b|1분|1-minute|1 minute|last minute", "1m"),
     (r"\b5\s?m\b|5분|5-minute|5 minutes?|five minutes", "5m"),
     (r"\b1\s?h\b|1시간|한 시간|1-hour|1 hour|last hour|hourly|한시간", "1h"),
-    (r"\b24\s?h\b|24시간|24-hour|24 hours|하루|rolling 24", "24h"),
+    (r"\b24\s?h\b|val24h|24시간|24-hour|24 hours|하루|rolling 24", "24h"),
 ]
 UP_WORDS = (
     r"상승|올랐|오른|오르|올라|급등|반등|강세|뛰었|뛰어|플러스|rose|risen|rising|gained|gaining|gains?\b|jumped|"
