@@ -132,6 +132,8 @@ def _check(c: Claim, cf: ContextFacts, q_values: list[float]) -> Checked:
         if fact.coverage_s is not None and not c.coverage_stated and fact.kind in ("value", "change", "count"):
             issue = issue or f"{fact.window} figure rests on {fact.coverage_s:.0f} s of data only; say so"
         return Checked(c, fact, issue=issue)
+    if c.kind == "count" and c.value == int(c.value) and 2 <= c.value == len(set(c.mentions)):
+        return Checked(c, None, derived=f"the {int(c.value)} coins the sentence names")
     derived = _derive(c, cf, q_values)
     if derived is not None:
         return Checked(c, None, derived=derived, issue=glued)
