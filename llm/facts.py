@@ -204,17 +204,14 @@ def _read_line(
                 unit = "krw"
             if kind in ("price",) and unit == "num":
                 unit = "krw"
-            first_plain = first_plain and not (t.unit == "num")
+            first_plain = first_plain and t.unit != "num"
             if kind == "change" and re.search(r"[a-z_]+=$", label):
                 pass  # an event metric: its window is the event's window_seconds, not a context default
             elif kind == "change" and (window is None or (list_name == "value" and window == header_window)):
                 window = (header_window if list_name != "value" else None) or block_window or "prev_close"
             if kind == "value" and window is None:
                 window = header_window or block_window
-            if kind == "count":
-                entity_f = MARKET
-            else:
-                entity_f = entity
+            entity_f = MARKET if kind == "count" else entity
             value = -t.value if t.sign < 0 else t.value
             if (
                 t.start > 0

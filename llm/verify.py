@@ -156,9 +156,7 @@ def _unit_ok(c: Claim, f: Fact) -> bool:
         return f.unit == "pct"
     if c.unit == "x":
         return f.unit == "x"
-    if f.unit in ("pct", "x"):
-        return False
-    return True
+    return f.unit not in ("pct", "x")
 
 
 def _kind_ok(c: Claim, f: Fact) -> bool:
