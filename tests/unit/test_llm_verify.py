@@ -151,3 +151,12 @@ def test_claims_carry_entity_kind_window_and_direction() -> None:
     cf = read_context(CONTEXTS["overview"])
     [c] = read_answer("이더리움은 5분 동안 3.63% 올랐습니다.", cf)
     assert (c.entity, c.kind, c.window, c.unit, c.value, c.direction) == ("ETH", "change", "5m", "pct", 3.63, 1)
+
+
+def test_an_unverified_interpretation_is_listed_only_behind_the_marker() -> None:
+    from analytics.anomalies import _interpretation_text
+    from llm.verify import UNVERIFIED_MARK
+
+    assert _interpretation_text({"text": "XRP +3.41%", "grounded": True}) == "XRP +3.41%"
+    flagged = _interpretation_text({"text": "XRP -3.41%", "grounded": False})
+    assert flagged is not None and flagged.startswith(UNVERIFIED_MARK)
