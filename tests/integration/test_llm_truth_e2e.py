@@ -129,3 +129,35 @@ def test_offline_answers_on_fresh_simulator_data_pass_the_verifier(filled: Setti
         answer = answer_question(settings, question)
         assert answer.status == "answered" and answer.offline
         assert answer.grounded, (question, answer.text, answer.grounding_issues)
+
+
+def test_contexts_rendered_today_read_back_as_facts_and_verify_against_themselves(filled: Settings) -> None:
+    """Guards the verifier against context-format drift: every context kind the models see, from live analytics."""
+    from analytics.coin import coin_brief
+    from analytics.movers import top_movers
+    from analytics.overview import market_overview
+    from db.connection import connect
+    from llm.interpret import _event_context, _load
+
+    anomaly_id = insert_anomaly(filled, market="KRW-XRP", kind="pump")
+    conn = connect(filled)
+    try:
+        contexts = {
+            "overview": market_overview(conn).to_context(),
+            "briefs": "\n\n".join(coin_brief(conn, m).to_context() for m in ("KRW-BTC", "KRW-ETH", "KRW-W")),
+            "movers 5m": top_movers(conn, window="5m").to_context(),
+            "movers 24h": top_movers(conn, window="24h").to_context(),
+            "event": _event_context(_load(conn, anomaly_id) or {}) + "\n" + coin_brief(conn, "KRW-XRP").to_context(),
+        }
+    finally:
+        conn.close()
+    for name, ctx in contexts.items():
+        report = verify(ctx, ctx)
+        assert report.ok, (name, report.describe())
+    kinds = {(f.entity, f.kind, f.window) for f in read_context(contexts["briefs"]).facts}
+    assert {("BTC", "price", None), ("BTC", "change", "prev_close"), ("ETH", "value", "24h")} <= kinds
+    overview = read_context(contexts["overview"])
+    assert any(f.kind == "count" and f.sub == "up" and f.window == "prev_close" for f in overview.facts)
+    assert any(f.kind == "value" and f.window == "1h" and f.coverage_s is not None for f in overview.facts)
+    assert "vs prev close" in contexts["movers 24h"].splitlines()[0]
+    assert all(f.window == "prev_close" for f in read_context(contexts["movers 24h"]).facts if f.kind == "change")
