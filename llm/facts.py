@@ -23,6 +23,9 @@ _NAME_AFTER_CODE_RE = re.compile(
     r"\b(?:(?:KRW|BTC|USDT)-)?([A-Z][A-Z0-9]{0,11})\s+([가-힣][가-힣 ]*?)(?:/([A-Za-z][A-Za-z0-9 .]*?))?"
     r"(?=\s+(?:[+\-]?\d|as of)|$)"
 )
+_ANOMALY_RE = re.compile(
+    r"#\d+ (?:(?:KRW|BTC|USDT)-)?([A-Z0-9]+) (pump|dump|price_jump|value_spike|volume_spike|buy_burst|caution_flag)\b"
+)
 _COVERAGE_RE = re.compile(r"\((\d+) (s|min) of data\)")
 _COUNT_LABEL_RE = re.compile(r"(?:\b(up|down|flat|of)|(open anomalies|anomalies|markets))\s*$")
 _COUNT_AFTER_RE = re.compile(r"^\s*(markets|anomalies|fills)\b")
@@ -62,6 +65,7 @@ class ContextFacts:
     utc_minutes: set[int] = field(default_factory=set)
     dates: set[tuple[int, int]] = field(default_factory=set)
     list_sizes: list[int] = field(default_factory=list)
+    anomaly_kinds: dict[str, set[str]] = field(default_factory=dict)  # symbol → kinds of its anomalies in the text
     _entity_re: re.Pattern[str] | None = None
 
     def entity_re(self) -> re.Pattern[str]:
@@ -107,6 +111,8 @@ def read_context(text: str) -> ContextFacts:
             cf.dates.add(st.month_day)
             if st.minutes is not None and st.minutes + 540 >= 1440:
                 cf.dates.add(_next_day(st.month_day))
+    for m in _ANOMALY_RE.finditer(text):
+        cf.anomaly_kinds.setdefault(m.group(1), set()).add(m.group(2))
     ent_re = cf.entity_re()
     block_entity = MARKET
     block_window: str | None = None

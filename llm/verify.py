@@ -83,6 +83,7 @@ def verify(answer: str, context: str | ContextFacts, *, question: str | None = N
     for claim in read_answer(answer, cf):
         report.checked.append(_check(claim, cf, q_values))
     ent_re = cf.entity_re()
+    _check_anomaly_words(answer, cf, ent_re, report)
     for m in re.finditer(r"(\S+?)\s?\(((?:KRW|BTC|USDT)-[A-Z0-9]+)\)", answer):
         names = [cf.symbol_of(x.group(0)) for x in ent_re.finditer(m.group(1))]
         code = cf.symbol_of(m.group(2))
@@ -104,6 +105,28 @@ def verify_fields(fields: dict[str, str | list[str]], context: str, *, question:
             report.checked.extend(sub.checked)
             report.notes.extend(sub.notes)
     return report
+
+
+_PUMP_WORDS = re.compile(r"급등\s?(?:신호|징후|이상)|pump", re.I)
+_DUMP_WORDS = re.compile(r"급락\s?(?:신호|징후|이상)|dump", re.I)
+
+
+def _check_anomaly_words(answer: str, cf: ContextFacts, ent_re: re.Pattern[str], report: VerifyReport) -> None:
+    """ "리플 급락 신호" when the data has a pump for XRP (and no dump): an anomaly named with the wrong direction."""
+    for sentence in re.split(r"(?<!\d)[.!?\n]", answer):
+        says_pump, says_dump = bool(_PUMP_WORDS.search(sentence)), bool(_DUMP_WORDS.search(sentence))
+        if says_pump == says_dump:
+            continue
+        for m in ent_re.finditer(sentence):
+            sym = cf.symbol_of(m.group(0))
+            kinds = cf.anomaly_kinds.get(sym or "", set())
+            if not kinds and cf.anomaly_kinds and sym and sym not in cf.anomaly_kinds:
+                report.notes.append(f"{sym}: the data lists no anomaly for this coin")
+                continue
+            if kinds and says_pump and "pump" not in kinds and "dump" in kinds:
+                report.notes.append(f"{sym}: the data has a dump, the answer says pump")
+            if kinds and says_dump and "dump" not in kinds and "pump" in kinds:
+                report.notes.append(f"{sym}: the data has a pump, the answer says dump")
 
 
 # ------------------------------------------------------------------------------------------------ matching

@@ -160,3 +160,10 @@ def test_an_unverified_interpretation_is_listed_only_behind_the_marker() -> None
     assert _interpretation_text({"text": "XRP +3.41%", "grounded": True}) == "XRP +3.41%"
     flagged = _interpretation_text({"text": "XRP -3.41%", "grounded": False})
     assert flagged is not None and flagged.startswith(UNVERIFIED_MARK)
+
+
+def test_an_anomaly_named_with_the_wrong_direction_or_coin_is_flagged() -> None:
+    ctx = CONTEXTS["overview"]  # "open anomalies 1: #1 XRP pump high open"
+    assert verify("진행 중인 이상 징후는 1건으로 리플 급등 신호입니다.", ctx).ok
+    assert "says dump" in verify("진행 중인 이상 징후는 1건으로 리플 급락 신호입니다.", ctx).describe()
+    assert "no anomaly" in verify("비트코인에서 급등 신호가 나왔습니다.", ctx).describe()
