@@ -76,3 +76,10 @@ def fmt_price(price: float | None) -> str:
 
 def fmt_ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}x"
+
+
+def fmt_num(value: float | None, digits: int = 1) -> str:
+    """A plain figure with fixed decimals (RSI 71.2, %B 0.93)."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.{digits}f}"

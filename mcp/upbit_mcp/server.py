@@ -18,6 +18,7 @@ from pydantic import Field
 from analytics import anomalies as an_anomalies
 from analytics import candles as an_candles
 from analytics import coin as an_coin
+from analytics import indicators as an_indicators
 from analytics import movers as an_movers
 from analytics import overview as an_overview
 from analytics import resolver as an_resolver
@@ -33,6 +34,7 @@ from upbit_mcp.results import (
     CandlesResult,
     CoinBriefResult,
     CompactCandles,
+    IndicatorsResult,
     MoversToolResult,
     OverviewResult,
     SearchResult,
@@ -146,6 +148,25 @@ def build_server(settings: Settings, *, pool: ReadOnlyPool | None = None) -> MCP
             result = CandlesResult(**head(c.freshness, c.to_context()), truncated=c.truncated, candles=compact)
             cap_list(result, compact.rows, keep_tail=True)  # type: ignore[arg-type]
             return result
+
+        return await call(work)
+
+    @server.tool(title="Technical indicators", annotations=READ_ONLY)
+    async def indicators(
+        coin: CoinText,
+        interval: Annotated[Literal["1m", "5m", "1h", "1d"], Field(description="candle size")] = "1h",
+        include_open: Annotated[
+            bool, Field(description="also use the unfinished (open) candle; off = last closed candle only")
+        ] = False,
+    ) -> IndicatorsResult:
+        """RSI(14, Wilder), MACD(12,26,9), Bollinger(20, 2 sd) with %B and bandwidth, SMA/EMA 20/50/200 and volume
+        vs its 20-candle average for one coin at its last closed candle; each value is labelled with its interval,
+        indicators without enough candles are n/a with the reason. Context ≤ 300 tokens."""
+
+        def work(conn: psycopg2.extensions.connection) -> IndicatorsResult:
+            ind = an_indicators.indicators(conn, market_of(conn, coin).market, interval, include_open=include_open)
+            fresh = ind.freshness or freshness(conn, market=ind.market)
+            return IndicatorsResult(**head(fresh, ind.to_context()), indicators=ind)
 
         return await call(work)
 
