@@ -214,6 +214,11 @@ def check(answer: str, context: Any, *, extra_allowed: Iterable[str] = ()) -> Gr
             continue
         nearest = min(refs, key=lambda r: _distance(number, r)) if refs else None
         issues.append(GroundingIssue(text=number.text, value=number.signed_value, nearest=nearest))
+    # Indicator facts: a stated RSI must be the context's RSI for its interval, not merely some context number.
+    from llm.indicator_facts import rsi_issues
+
+    reported = {i.value for i in issues}
+    issues.extend(i for i in rsi_issues(answer, context) if i.value not in reported)
     return GroundingReport(checked=checked, issues=issues)
 
 

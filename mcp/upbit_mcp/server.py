@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import psycopg2.extensions
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from analytics import anomalies as an_anomalies
@@ -158,17 +158,21 @@ def build_server(settings: Settings, *, pool: ReadOnlyPool | None = None) -> MCP
         include_open: Annotated[
             bool, Field(description="also use the unfinished (open) candle; off = last closed candle only")
         ] = False,
-    ) -> IndicatorsResult:
+    ) -> Annotated[CallToolResult, IndicatorsResult]:
         """RSI(14, Wilder), MACD(12,26,9), Bollinger(20, 2 sd) with %B and bandwidth, SMA/EMA 20/50/200 and volume
         vs its 20-candle average for one coin at its last closed candle; each value is labelled with its interval,
-        indicators without enough candles are n/a with the reason. Context ≤ 300 tokens."""
+        indicators without enough candles are n/a with the reason. Text ≤ 300 tokens."""
 
         def work(conn: psycopg2.extensions.connection) -> IndicatorsResult:
             ind = an_indicators.indicators(conn, market_of(conn, coin).market, interval, include_open=include_open)
             fresh = ind.freshness or freshness(conn, market=ind.market)
             return IndicatorsResult(**head(fresh, ind.to_context()), indicators=ind)
 
-        return await call(work)
+        result = await call(work)
+        # The text a model reads is the compact context alone; the full result is the structured content.
+        return CallToolResult(
+            content=[TextContent(text=result.context)], structured_content=result.model_dump(mode="json")
+        )
 
     @server.tool(title="Anomalies", annotations=READ_ONLY)
     async def anomalies(
