@@ -25,8 +25,8 @@ _IV_WORDS = (
 )
 _ANSWER_RSI = re.compile(
     rf"(?:{_IV_WORDS}\s*(?:기준\s*)?)?"
-    r"RSI\s*(?:14)?\s*(?:\(\s*(?:14\s*,\s*)?(?P<iv>1m|5m|1h|1d)?\s*\))?"
-    r"(?P<gap>[^\d\n]{0,14}?)(?P<val>\d+(?:\.\d+)?)"
+    r"RSI\s*(?:14(?![\d.]))?+\s*(?:\(\s*(?:14\s*,\s*)?(?P<iv>1m|5m|1h|1d)?\s*\))?+"
+    r"(?P<gap>[^\d\n()]{0,14}?)(?P<val>\d+(?:\.\d+)?)(?!\d|\.\d|[A-Za-z])"
     r"(?P<after>\s*(?:%|퍼센트)?\s*(?:(?:을|를|이|가)(?![가-힣]))?\s*(?:이상|이하|초과|미만|넘|밑|기준|above|below|over|under|threshold)?)",
     re.IGNORECASE,
 )

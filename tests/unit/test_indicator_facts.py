@@ -32,6 +32,7 @@ def test_the_context_rsi_is_read_per_interval_with_na_kept() -> None:
         "RSI는 71로 과매수입니다.",  # no interval named: any context RSI, written rounding
         "RSI 70 이상이면 과매수로 봅니다. 1시간 RSI 71.2.",  # 70 is a threshold, not a reading
         "RSI above 70 means overbought; hourly RSI 71.2.",
+        "RSI14(1d)는 아직 계산할 수 없습니다: 1d 봉 0개로는 부족합니다.",  # n/a said, no reading stated
     ],
 )
 def test_an_rsi_that_matches_its_intervals_context_value_passes(answer: str) -> None:
