@@ -74,9 +74,9 @@
 
   /* ---- indicator overlays: values come from /api/indicators (the analytics layer computes every number) ---- */
   const OVERLAYS = [
-    { key: "bb_upper", label: "BB upper", color: "rgba(148,163,184,.9)", style: LC.LineStyle.Dashed },
+    { key: "bb_upper", label: "BB upper", color: "#94a3b8", style: LC.LineStyle.Dashed },
     { key: "bb_mid", label: "SMA20 (BB mid)", color: "#facc15", style: LC.LineStyle.Solid },
-    { key: "bb_lower", label: "BB lower", color: "rgba(148,163,184,.9)", style: LC.LineStyle.Dashed },
+    { key: "bb_lower", label: "BB lower", color: "#94a3b8", style: LC.LineStyle.Dashed },
     { key: "sma50", label: "SMA50", color: "#fb923c", style: LC.LineStyle.Solid },
     { key: "sma200", label: "SMA200", color: "#a78bfa", style: LC.LineStyle.Solid },
     { key: "ema20", label: "EMA20", color: "#34d399", style: LC.LineStyle.Dotted },
@@ -97,7 +97,14 @@
   // RSI in its own pane under the price, with Wilder's 70/30 lines.
   const rsiSeries = chart.addSeries(
     LC.LineSeries,
-    { color: "#e879f9", lineWidth: 1, priceLineVisible: false, priceFormat: { type: "price", precision: 1, minMove: 0.1 } },
+    {
+      color: "#e879f9",
+      lineWidth: 1,
+      priceLineVisible: false,
+      priceFormat: { type: "price", precision: 1, minMove: 0.1 },
+      // RSI lives on 0..100: a fixed scale keeps the 70/30 lines in view whatever the reading.
+      autoscaleInfoProvider: () => ({ priceRange: { minValue: 0, maxValue: 100 } }),
+    },
     1,
   );
   for (const level of [70, 30]) {
