@@ -34,14 +34,16 @@ indicators (EMA, RSI, MACD) agree everywhere.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from datetime import datetime
 
 import psycopg2.extensions
 
-from analytics.candles import MAX_CANDLES, STEP
+from analytics.candles import MAX_CANDLES, STEP, _bin
 from analytics.candles import candles as load_candles
-from analytics.freshness import latest_event_time
+from analytics.catalog import load_catalog
+from analytics.freshness import freshness, latest_event_time
 from analytics.models import (
     INDICATOR_WARMUP,
     Candle,
@@ -51,6 +53,7 @@ from analytics.models import (
     IndicatorSeries,
     IndicatorSet,
 )
+from analytics.resolver import resolve_market
 
 Series = list[float | None]
 
@@ -308,16 +311,41 @@ def _load(
     return series, bars, filled, open_in, notes
 
 
+# Closed-candle results per (database, market, interval, the ingest clock's current bin): they change only when a
+# candle closes, and a brief reads 499 hourly candles (30K minutes) — reading them again on every brief, MCP call and
+# dashboard poll would cost more than the whole brief. The TTL bounds what a late fill into a closed bin can hide.
+CACHE_SECONDS = 60.0
+_CACHE_MAX = 4096
+_cache: dict[tuple[str, str, str, datetime], tuple[float, IndicatorSet]] = {}
+
+
+def clear_cache() -> None:
+    _cache.clear()
+
+
 def indicators(
     conn: psycopg2.extensions.connection,
     market: str,
     interval: IndicatorInterval = "1h",
     *,
     include_open: bool = False,
+    use_cache: bool = True,
 ) -> IndicatorSet:
     """Indicators of `market` (code or resolvable text) at its last closed `interval` candle (or the open one)."""
     if interval not in STEP:
         raise ValueError(f"interval must be one of {sorted(STEP)}")
+    key = None
+    if use_cache and not include_open:
+        code = (load_catalog(conn).get(market) or resolve_market(conn, market)).market
+        clock, _ = latest_event_time(conn)
+        if clock is not None:
+            key = (conn.dsn, code, interval, _bin(clock, STEP[interval]))
+            hit = _cache.get(key)
+            if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+                result = hit[1].model_copy(deep=True)
+                result.freshness = freshness(conn, market=code)
+                return result
+            market = code
     series, bars, filled, open_in, notes = _load(conn, market, interval, include_open)
     result = compute(
         series.market,
@@ -329,6 +357,10 @@ def indicators(
         as_of=series.freshness.as_of,
     )
     result.freshness = series.freshness
+    if key is not None:
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        _cache[key] = (time.monotonic(), result.model_copy(deep=True))
     return result
 
 

@@ -106,7 +106,8 @@ def test_every_indicator_equals_talib_on_stored_candles_including_warm_up(conn: 
         _same("volume_avg20", ind.sma([float(v) for v in volumes], 20), talib.SMA(volumes, 20), float(volumes.max()))
 
         # The result the coin brief / MCP tool / Q&A read: the last value of each reference series.
-        got = ind.indicators(conn, market, interval)  # type: ignore[arg-type]
+        got = ind.indicators(conn, market, interval, use_cache=False)  # type: ignore[arg-type]
+        assert ind.indicators(conn, market, interval) == got  # cached: the same result until a candle closes
         assert got.candles == len(bars) and got.last_t == bars[-1].t and not got.open_included
         assert got.as_of == bars[-1].t + ind.STEP[interval] and got.na == {}
         assert got.rsi14 is not None and math.isclose(got.rsi14, talib.RSI(closes, 14)[-1], rel_tol=REL)
@@ -135,7 +136,7 @@ def test_the_open_candle_changes_the_last_value_only_when_it_is_asked_for(filled
     settings, _ = filled
     conn = connect(settings)
     try:
-        before_closed = ind.indicators(conn, "KRW-BTC", "1m")
+        before_closed = ind.indicators(conn, "KRW-BTC", "1m", use_cache=False)
         before_open = ind.indicators(conn, "KRW-BTC", "1m", include_open=True)
         assert before_open.open_included and before_open.last_t == before_closed.last_t + timedelta(minutes=1)
         conn.commit()
@@ -154,7 +155,7 @@ def test_the_open_candle_changes_the_last_value_only_when_it_is_asked_for(filled
     try:
         refresh_aggregates(conn)
         conn.commit()
-        after_closed = ind.indicators(conn, "KRW-BTC", "1m")
+        after_closed = ind.indicators(conn, "KRW-BTC", "1m", use_cache=False)
         after_open = ind.indicators(conn, "KRW-BTC", "1m", include_open=True)
     finally:
         conn.close()
