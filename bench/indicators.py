@@ -4,8 +4,8 @@ The bench database (`<TIMESCALEDB_DBNAME>_bench_indicators`) holds 21 days of ge
 `generate`: real ticker_data rows, the real aggregate refresh), so 1h indicators read a full LOOKBACK of 499 closed
 hourly candles — SMA/EMA200 included — as a brief does on a live platform. For each of the first `coins` markets,
 `reps` times: coin_brief without indicators, brief_indicators alone after a candle closes (cache empty: candles
-read + math) and within the hour (cached), the pure math alone on already-read candles, and the whole brief; plus the tokens the indicator line adds to the brief and the indicators
-tool's context size.
+read + math) and within the hour (cached), the pure math alone on already-read candles, and the whole brief; plus
+the tokens the indicator line adds to the brief and the indicators tool's context size.
 
     python -m bench.indicators [--rows 3000000] [--markets 40] [--coins 10] [--reps 5] [--regenerate]
 """
