@@ -314,7 +314,7 @@ def _load(
 # Closed-candle results per (database, market, interval, the ingest clock's current bin): they change only when a
 # candle closes, and a brief reads 499 hourly candles (30K minutes) — reading them again on every brief, MCP call and
 # dashboard poll would cost more than the whole brief. The TTL bounds what a late fill into a closed bin can hide.
-CACHE_SECONDS = 60.0
+CACHE_SECONDS = 300.0
 _CACHE_MAX = 4096
 _cache: dict[tuple[str, str, str, datetime], tuple[float, IndicatorSet]] = {}
 
