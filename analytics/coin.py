@@ -27,7 +27,9 @@ def brief_indicators(conn: psycopg2.extensions.connection, market: str) -> Indic
     for interval in BRIEF_INTERVALS:
         result = indicators(conn, market, interval)
         if result.rsi14 is not None:
-            return result
+            break
+    if result is not None:
+        result.freshness = None  # the brief states its own freshness once
     return result
 
 
