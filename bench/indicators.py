@@ -103,7 +103,7 @@ def run(
                 conn.commit()
             tokens_plain.append(count_tokens(b0.to_context()))
             tokens_whole.append(count_tokens(b1.to_context()))
-            tool_tokens.append(count_tokens(got.to_context()) if got else 0)
+            tool_tokens.append(count_tokens(ind.indicators(conn, code, "1h").to_context()))  # as the MCP tool
             candles_used = got.candles if got else 0
     finally:
         conn.close()
