@@ -63,7 +63,7 @@ def _bars(conn: Any, market: str, interval: Any) -> list[Candle]:
     series = candles(conn, market, interval, MAX_CANDLES)
     clock, _ = latest_event_time(conn)
     bars, _, _ = ind.prepare(series, clock=clock)
-    return bars
+    return bars[-ind.LOOKBACK :]  # the window every surface reads
 
 
 def _same(name: str, mine: list[float | None], ref: np.ndarray, scale: float) -> None:
