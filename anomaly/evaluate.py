@@ -1,4 +1,4 @@
-"""Replay a labelled simulator run and score the detector: recall, delay, false alerts per market-day.
+"""Score the detector against a labelled simulator run: recall, delay, false alerts per market-day.
 
 Matching rules (also in docs/anomaly-alerts.md):
 - Alerts are anomalies of severity `low` or above of every kind except `data_stale` and `caution_flag`
@@ -13,7 +13,6 @@ Matching rules (also in docs/anomaly-alerts.md):
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,9 +20,9 @@ from statistics import median
 from typing import Any
 
 from anomaly.detector import DetectorConfig
-from anomaly.scan import ScanOptions, ScanResult, run_scan
 from db.connection import connect
 from upbit_core.settings import Settings
+from upbit_core.severity import severity_rank
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +55,20 @@ class EvalReport:
     market_days: float
     outcomes: list[LabelOutcome] = field(default_factory=list)
     false_examples: list[dict[str, Any]] = field(default_factory=list)
+    p95_delay_s: float | None = None
+    # false alerts per severity (low / medium / high / critical) and the medium+ alerts (what Slack gets)
+    false_by_severity: dict[str, int] = field(default_factory=dict)
+    alerts_medium_plus: int = 0
+    true_medium_plus: int = 0
+    early_warnings: int = 0
+
+    @property
+    def false_medium_plus(self) -> int:
+        return self.alerts_medium_plus - self.true_medium_plus
+
+    @property
+    def precision_medium_plus(self) -> float | None:
+        return self.true_medium_plus / self.alerts_medium_plus if self.alerts_medium_plus else None
 
     @property
     def recall(self) -> float:
@@ -83,6 +96,15 @@ class EvalReport:
             "market_days": round(self.market_days, 3),
             "false_alerts_per_market_day": round(self.false_per_market_day, 3),
             "missed": [o.event_id for o in self.outcomes if not o.caught],
+            "p95_delay_s": self.p95_delay_s,
+            "early_warnings": self.early_warnings,
+            "false_by_severity": dict(self.false_by_severity),
+            "false_medium_plus_per_market_day": round(self.false_medium_plus / self.market_days, 3)
+            if self.market_days
+            else 0.0,
+            "precision_medium_plus_pct": None
+            if self.precision_medium_plus is None
+            else round(100 * self.precision_medium_plus, 1),
             "false_examples": self.false_examples[:10],
         }
 
@@ -93,49 +115,84 @@ def _ms(value: Any) -> int:
     return int(value)
 
 
+def alert_events(a: Mapping[str, Any]) -> list[tuple[int, str]]:
+    """(event ms, severity) of every alert version an anomaly sent: the opening and each escalation."""
+    raw = a.get("metrics")
+    metrics: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    raw_detail = metrics.get("detail")
+    detail: dict[str, Any] = raw_detail if isinstance(raw_detail, dict) else {}
+    escalations = metrics.get("escalations") or detail.get("escalations") or []
+    opened = str(metrics.get("opened_severity") or detail.get("opened_severity") or a["severity"])
+    events = [(_ms(a["detected_at"]), opened)]
+    events += [(int(e[0]), str(e[1])) for e in escalations if isinstance(e, list | tuple) and len(e) == 2]
+    return [(t, s) for t, s in events if s != "info"]
+
+
 def score(
-    anomalies: Sequence[Mapping[str, Any]], labels: Iterable[Mapping[str, Any]], *, markets: int, duration_s: float
+    anomalies: Sequence[Mapping[str, Any]],
+    labels: Iterable[Mapping[str, Any]],
+    *,
+    markets: int,
+    duration_s: float,
+    early_tolerance_ms: int = EARLY_TOLERANCE_MS,
+    warning_window_ms: int = 0,
 ) -> EvalReport:
-    """Pure scoring of detected anomalies against labels (see the module docstring for the rules)."""
+    """Pure scoring of detected anomalies against labels (see the module docstring for the rules).
+
+    `early_tolerance_ms`: how long before the labelled onset an alert still catches the label (minute-resolution
+    labels of real pumps: 60 s). `warning_window_ms`: alerts on the label's market in the window before that are
+    early warnings (pre-pump accumulation) — counted separately, neither caught nor false."""
     labels = list(labels)
     alerts = sorted(
-        (a for a in anomalies if a["kind"] not in NOT_ALERTS and a["severity"] != "info"),
+        (a for a in anomalies if a["kind"] not in NOT_ALERTS and alert_events(a)),
         key=lambda a: (_ms(a["detected_at"]), str(a["market"])),
     )
     anomalous = [lab for lab in labels if lab.get("anomalous")]
     outcomes: list[LabelOutcome] = []
     within = {30: 0, 60: 0, 120: 0}
     delays: list[float] = []
+    early_warnings = 0
     for lab in anomalous:
         onset, end = int(lab["onset_ms"]), int(lab["end_ms"])
-        hits = [
-            a
+        hits = sorted(
+            (t, sev, a)
             for a in alerts
-            if a["market"] == lab["market"] and onset - EARLY_TOLERANCE_MS <= _ms(a["detected_at"]) <= end
-        ]
+            if a["market"] == lab["market"]
+            for t, sev in [(t, s) for t, s in alert_events(a) if onset - early_tolerance_ms <= t <= end]
+        )
+        early_warnings += sum(
+            1
+            for a in alerts
+            if a["market"] == lab["market"]
+            and onset - early_tolerance_ms - warning_window_ms <= _ms(a["detected_at"]) < onset - early_tolerance_ms
+        )
         if hits:
-            first = hits[0]
-            delay = max(0.0, (_ms(first["detected_at"]) - onset) / 1000)
+            t, sev, first = hits[0]
+            delay = max(0.0, (t - onset) / 1000)
             delays.append(delay)
             for s in within:
                 if delay <= s:
                     within[s] += 1
             outcomes.append(
-                LabelOutcome(
-                    lab["event_id"], lab["market"], lab["kind"], onset, True, delay, first["kind"], first["severity"]
-                )
+                LabelOutcome(lab["event_id"], lab["market"], lab["kind"], onset, True, delay, first["kind"], sev)
             )
         else:
             outcomes.append(LabelOutcome(lab["event_id"], lab["market"], lab["kind"], onset, False, None))
     false: list[dict[str, Any]] = []
+    false_sev = {s: 0 for s in ("low", "medium", "high", "critical")}
+    medium_plus = true_medium_plus = 0
     for a in alerts:
         t = _ms(a["detected_at"])
         ok = any(
             a["market"] == lab["market"]
-            and int(lab["onset_ms"]) - EARLY_TOLERANCE_MS <= t <= int(lab["end_ms"]) + TAIL_MS
+            and int(lab["onset_ms"]) - early_tolerance_ms - warning_window_ms <= t <= int(lab["end_ms"]) + TAIL_MS
             for lab in anomalous
         )
+        loud = severity_rank(str(a["severity"])) >= severity_rank("medium")
+        medium_plus += loud
+        true_medium_plus += loud and ok
         if not ok:
+            false_sev[str(a["severity"])] = false_sev.get(str(a["severity"]), 0) + 1
             false.append(
                 {
                     "market": a["market"],
@@ -158,7 +215,21 @@ def score(
         market_days=markets * duration_s / 86_400,
         outcomes=outcomes,
         false_examples=false,
+        p95_delay_s=round(_quantile(delays, 0.95), 1) if delays else None,
+        early_warnings=early_warnings,
+        false_by_severity=false_sev,
+        alerts_medium_plus=medium_plus,
+        true_medium_plus=true_medium_plus,
     )
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated quantile (numpy's default), without numpy."""
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def fetch_anomalies(settings: Settings) -> list[dict[str, Any]]:
@@ -170,80 +241,10 @@ def fetch_anomalies(settings: Settings) -> list[dict[str, Any]]:
                 "SELECT market, kind, severity, status, started_at, detected_at, resolved_at, resolution, metrics,"
                 " dedup_key FROM anomalies ORDER BY detected_at, market, dedup_key"
             )
-            cols = [d[0] for d in cur.description]
+            cols = [d[0] for d in cur.description or ()]
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
     finally:
         conn.close()
-
-
-@dataclass
-class ReplayRun:
-    report: EvalReport
-    scan: ScanResult
-    messages: int
-    load_seconds: float
-    scan_seconds: float
-    anomalies: list[dict[str, Any]]
-
-
-def replay_simulation(
-    settings: Settings,
-    *,
-    markets: int = 160,
-    seed: int = 1,
-    duration_s: float = 3600.0,
-    rate: float = 100.0,
-    start_ms: int = 1_767_225_600_000,
-    scan_every_s: float | None = None,
-    config: DetectorConfig | None = None,
-    plan: Any = None,
-) -> ReplayRun:
-    """Simulate a labelled run, write it with the consumer's writer into `settings`' (migrated, empty) database,
-    scan it in event time (once at the end, or every `scan_every_s` of event time like a live beat), score it."""
-    from fake_upbit.simulator import MarketSimulator
-    from ingest.catalog import store_catalog
-    from ingest.writer import write_messages
-
-    sim = MarketSimulator(markets=markets, seed=seed, start_ms=start_ms, rate=rate, events=True, plan=plan)
-    conn = connect(settings, application_name="upbit-llm-anomaly-eval")
-    scan_total = ScanResult()
-    scan_seconds = 0.0
-    loaded = 0
-    t0 = time.perf_counter()
-    try:
-        store_catalog(conn, sim.catalog())
-        batch: list[dict[str, Any]] = []
-        next_scan = start_ms + int(scan_every_s * 1000) if scan_every_s else None
-        for msg in sim.messages(duration_s):
-            if next_scan is not None and msg["trade_timestamp"] >= next_scan:
-                loaded += write_messages(conn, batch).offered
-                batch = []
-                s0 = time.perf_counter()
-                _merge(scan_total, run_scan(settings, live=False, config=config))
-                scan_seconds += time.perf_counter() - s0
-                next_scan += int(scan_every_s * 1000)  # type: ignore[operator]
-            batch.append(msg)
-        loaded += write_messages(conn, batch).offered
-    finally:
-        conn.close()
-    load_seconds = time.perf_counter() - t0 - scan_seconds
-    # Flush: the final scan sees everything except the lateness margin at the very end.
-    s0 = time.perf_counter()
-    _merge(scan_total, run_scan(settings, live=False, config=config, options=ScanOptions()))
-    scan_seconds += time.perf_counter() - s0
-    anomalies = fetch_anomalies(settings)
-    report = score(anomalies, sim.labels(), markets=markets, duration_s=duration_s)
-    return ReplayRun(report, scan_total, loaded, load_seconds, scan_seconds, anomalies)
-
-
-def _merge(total: ScanResult, part: ScanResult) -> None:
-    total.buckets_evaluated += part.buckets_evaluated
-    total.opened += part.opened
-    total.escalated += part.escalated
-    total.resolved += part.resolved
-    total.suppressed += part.suppressed
-    total.markets = max(total.markets, part.markets)
-    total.seconds += part.seconds
 
 
 def bucketize(messages: Iterable[Mapping[str, Any]], bucket_ms: int = 10_000) -> dict[int, list[Any]]:
@@ -280,14 +281,18 @@ def bucketize(messages: Iterable[Mapping[str, Any]], bucket_ms: int = 10_000) ->
 
 
 def run_engine(
-    buckets: Mapping[int, list[Any]], *, config: DetectorConfig | None = None, cooldown_seconds: int = 600
+    buckets: Mapping[int, list[Any]],
+    *,
+    config: DetectorConfig | None = None,
+    cooldown_seconds: int = 600,
+    quotes_krw: Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Run the pure engine over in-memory buckets; returns anomalies shaped like `fetch_anomalies` rows."""
     from anomaly.engine import DetectorEngine, StepInput
     from anomaly.lifecycle import Lifecycle
 
     cfg = config or DetectorConfig()
-    engine = DetectorEngine(cfg, Lifecycle(cfg, cooldown_seconds))
+    engine = DetectorEngine(cfg, Lifecycle(cfg, cooldown_seconds), quote_rates=quotes_krw)
     out: dict[str, dict[str, Any]] = {}
     if not buckets:
         return []

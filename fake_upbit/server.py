@@ -51,6 +51,7 @@ class Faults:
     stall_after: int = 0  # after N data messages go silent on that connection (once), keep the socket open
     garbage_every: int = 0  # send a garbage frame after every N data messages
     max_garbage: int = 0  # stop after this many garbage frames (0 = unlimited)
+    garbage_frames: tuple[bytes, ...] = ()  # the garbage to cycle through (default: a built-in mix)
 
 
 @dataclass
@@ -181,7 +182,7 @@ class FakeUpbitServer:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stalled_once = False
-        self._garbage_cycle = itertools.cycle(_GARBAGE)
+        self._garbage_cycle = itertools.cycle(self.faults.garbage_frames or _GARBAGE)
         self._error: BaseException | None = None
 
     # --- public ---------------------------------------------------------------------------------------
@@ -398,8 +399,7 @@ class FakeUpbitServer:
         pending_labels: list[SimEvent] | None = None
         start_wall = time.monotonic()
         first_ms: int | None = None
-        count = 0
-        for message in iterator:
+        for count, message in enumerate(iterator, 1):
             if pending_labels is None:
                 pending_labels = sorted(self.source.events(), key=lambda e: e.onset_ms)
             ts = message.get("trade_timestamp")
@@ -417,7 +417,6 @@ class FakeUpbitServer:
                 self._latest[code] = message
             await self._deliver(message, code)
             self.stats.fed += 1
-            count += 1
             if count % 512 == 0:
                 await asyncio.sleep(0)  # let senders and handshakes run even at max speed
         self.feed_done = True
