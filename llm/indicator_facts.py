@@ -83,10 +83,7 @@ def rsi_issues(answer: str, context: Any) -> list[GroundingIssue]:
         decimals = len(raw.split(".", 1)[1]) if "." in raw else 0
         tolerance = 0.5 * 10.0 ** (-decimals) + 1e-9
         interval = _interval(m.group("pre"), m.group("iv"))
-        if interval is not None:
-            candidates = [facts.get(interval)]
-        else:
-            candidates = list(facts.values())
+        candidates = [facts.get(interval)] if interval is not None else list(facts.values())
         known = [c for c in candidates if c is not None]
         # Within the written rounding, or the context's value cut to the written digits ("71" for 71.8).
         ok = any(abs(value - c) <= tolerance or 0 <= c - value < 2 * tolerance for c in known)
