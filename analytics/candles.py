@@ -1,4 +1,4 @@
-"""Candles of one market at 1m/5m/1h, read from the candle aggregate of that interval over a bounded range."""
+"""Candles of one market at 1m/5m/1h/1d, read from the candle aggregate of that interval over a bounded range."""
 
 from __future__ import annotations
 
@@ -12,9 +12,14 @@ from analytics.models import Candle, CandleSeries, Interval
 from analytics.resolver import resolve_market
 
 MAX_CANDLES = 500
-STEP = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "1h": timedelta(hours=1)}
-VIEW = {"1m": "ohlcv_1m", "5m": "ohlcv_5m", "1h": "ohlcv_1h"}
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # the bucket origin of ohlcv_5m / ohlcv_1h (time_bucket and date_bin agree)
+STEP = {
+    "1m": timedelta(minutes=1),
+    "5m": timedelta(minutes=5),
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),  # UTC midnight = 09:00 KST, where Upbit's own daily candles start
+}
+VIEW = {"1m": "ohlcv_1m", "5m": "ohlcv_5m", "1h": "ohlcv_1h", "1d": "ohlcv_1d"}
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # the bucket origin of the candle levels (time_bucket and date_bin agree)
 
 
 def _bin(ts: datetime, step: timedelta) -> datetime:
@@ -36,7 +41,7 @@ def candles(
     step = STEP[interval]
     start = _bin(fresh.as_of, step) - step * (limit - 1)
     with conn.cursor() as cur:
-        # Each interval reads its own aggregate level (ohlcv_5m/ohlcv_1h roll up ohlcv_1m; real-time in both modes):
+        # Each interval reads its own aggregate level (5m/1h/1d roll up ohlcv_1m; real-time in both modes):
         # a week of hourly candles is 168 rows, not 10,080 minutes re-aggregated per call. The view name comes
         # from VIEW, never from input.
         cur.execute(
