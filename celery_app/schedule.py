@@ -58,6 +58,15 @@ def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": every(settings.catalog_refresh_interval_seconds),
             "options": {"queue": "maintenance", "expires": settings.catalog_refresh_interval_seconds},
         },
+        # Why: every WebSocket reconnect, watchdog recycle or ingest outage leaves minutes without fills, and every
+        # aggregate over them (1 h changes, baselines, anomaly scores) is wrong until they are filled. This fetches the
+        # recorded gaps' minutes from Upbit REST while Upbit still keeps them; a heal takes one request per market, so
+        # a run that waited longer than a period is dropped (the next one picks up the same gaps).
+        "gap-heal": {
+            "task": "celery_app.tasks.maintenance.heal_gaps",
+            "schedule": every(settings.gap_heal_interval_seconds),
+            "options": {"queue": "maintenance", "expires": settings.gap_heal_interval_seconds},
+        },
         # Why: raw-tick retention in plain PostgreSQL mode and pruning of old llm_calls rows; hourly is plenty.
         "housekeeping": {
             "task": "celery_app.tasks.maintenance.housekeeping",

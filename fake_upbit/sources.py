@@ -44,10 +44,7 @@ class SimulatedSource:
         if history_hours > 0:
             sim = self.simulator
             sim._reset()  # the starting prices the feed will use (messages() resets again before it runs)
-            specs = [
-                HistorySpec(m.code, m.price, m.daily_value, m.intensity, round_price)
-                for m in sim._markets
-            ]
+            specs = [HistorySpec(m.code, m.price, m.daily_value, m.intensity, round_price) for m in sim._markets]
             self._history = SyntheticHistory(specs, end_ms=sim.start_ms, hours=history_hours, seed=seed)
 
     def rest_history(self, code: str) -> dict[int, Candle]:

@@ -112,8 +112,9 @@ def heal_gaps(
         if since < horizon:
             _mark(conn, gap_id, "not_healable", 0)
             report.not_healable.append(gap_id)
-            log.info("gap not healable id=%s start=%s (older than %s days)", gap_id, start,
-                     settings.upbit_rest_history_days)
+            log.info(
+                "gap not healable id=%s start=%s (older than %s days)", gap_id, start, settings.upbit_rest_history_days
+            )
             continue
         if code is None and markets is None:
             markets = followed_markets(conn, settings)
@@ -131,8 +132,7 @@ def heal_gaps(
         report.healed.append(gap_id)
         report.minutes += minutes
         report.requests += job.requests
-        log.info("gap healed id=%s start=%s end=%s markets=%s rest_minutes=%s", gap_id, start, end, len(codes),
-                 minutes)
+        log.info("gap healed id=%s start=%s end=%s markets=%s rest_minutes=%s", gap_id, start, end, len(codes), minutes)
     return report
 
 

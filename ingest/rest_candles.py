@@ -50,8 +50,17 @@ class RestCandle:
     last_time: datetime | None
 
     def row(self) -> tuple[object, ...]:
-        return (self.code, self.bucket, self.open, self.high, self.low, self.close, self.volume, self.value,
-                self.last_time)
+        return (
+            self.code,
+            self.bucket,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
+            self.value,
+            self.last_time,
+        )
 
 
 @dataclass
@@ -345,11 +354,12 @@ def run_job(
                 state.interrupted = True
                 state.seconds = time.monotonic() - started
                 return state
-            wanted = int((cursor_to - since) / MINUTE) + 1
-            page = client.fetch(code, cursor_to, min(MAX_COUNT, max(1, wanted)))
+            count = min(MAX_COUNT, max(1, int((cursor_to - since) / MINUTE)))
+            page = client.fetch(code, cursor_to, count)
             keep = [c for c in page if since <= c.bucket < cursor_to]
             oldest = min((c.bucket for c in page), default=None)
-            finished = not page or len(page) < min(MAX_COUNT, max(1, wanted)) or (oldest is not None and oldest <= since)
+            # Fewer candles than asked: Upbit has nothing older (or the market is younger than `since`).
+            finished = len(page) < count or (oldest is not None and oldest <= since)
             new_cursor = oldest if oldest is not None and not finished else cursor_to
             with conn.cursor() as cur:
                 store_candles(cur, keep)
@@ -383,7 +393,12 @@ def run_job(
     state.seconds = time.monotonic() - started
     log.info(
         "REST backfill done job=%s kind=%s markets=%s requests=%s candles=%s seconds=%.1f",
-        job_id, kind, state.markets, state.requests, state.candles, state.seconds,
+        job_id,
+        kind,
+        state.markets,
+        state.requests,
+        state.candles,
+        state.seconds,
     )
     return state
 

@@ -78,8 +78,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     def progress(state: JobProgress) -> None:
         if not args.json:
-            line = _bar(state.markets_done, state.markets, state.requests, state.candles, client.stats.throttled,
-                        time.monotonic() - started)
+            line = _bar(
+                state.markets_done,
+                state.markets,
+                state.requests,
+                state.candles,
+                client.stats.throttled,
+                time.monotonic() - started,
+            )
             print(line, end="", file=sys.stderr, flush=True)
 
     try:
@@ -97,8 +103,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if resuming is None and not markets:
             print("backfill: no markets to fetch (catalog empty: check UPBIT_REST_URL / UPBIT_QUOTES)", file=sys.stderr)
             return 1
-        job = backfill(conn, client, kind="backfill", since=since, until=until, markets=markets,
-                       progress=progress, should_stop=lambda: stop["flag"])
+        job = backfill(
+            conn,
+            client,
+            kind="backfill",
+            since=since,
+            until=until,
+            markets=markets,
+            progress=progress,
+            should_stop=lambda: stop["flag"],
+        )
     except RestError as exc:
         print(f"\nbackfill stopped (resume by running it again): {exc}", file=sys.stderr)
         return 1
