@@ -451,7 +451,7 @@ class FakeUpbitServer:
                 self._latest[code] = message
             self.book.add(message)
             if self.faults.blackout_ms is not None and isinstance(ts, int):
-                if self._blackout(ts):
+                if await self._blackout(ts):
                     self.stats.fed += 1
                     count += 1
                     continue
@@ -463,14 +463,22 @@ class FakeUpbitServer:
         self.feed_done = True
         log.info("feed finished messages=%d", self.stats.fed)
 
-    def _blackout(self, ts: int) -> bool:
-        """True while `ts` is inside the blackout window; entering it drops every connection."""
+    async def _blackout(self, ts: int) -> bool:
+        """True while `ts` is inside the blackout window; entering it drops every connection (after what was
+        queued before the window has left the process, so the outage is exactly the window)."""
         assert self.faults.blackout_ms is not None
         start, end = self.faults.blackout_ms
         inside = start <= ts < end
         if inside and not self._blacked_out:
+            self._blacked_out = True  # refuse new connections from now on
             log.info("fault: blackout from=%d to=%d", start, end)
             for client in list(self._clients):
+                for _ in range(2500):
+                    if client.queue.empty():
+                        break
+                    await asyncio.sleep(0.002)
+                await asyncio.sleep(0.01)  # the sender writes its last batch
+                await self._drain(client.connection)
                 self._clients.discard(client)
                 client.connection.transport.abort()
         self._blacked_out = inside

@@ -75,7 +75,7 @@ class ClientStats:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "requests": self.requests,
+            "http_requests": self.requests,
             "ok": self.ok,
             "throttled_429": self.throttled,
             "blocked_418": self.blocked,

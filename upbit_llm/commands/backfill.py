@@ -121,6 +121,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         conn.close()
     if not args.json:
         print(file=sys.stderr)
+    # requests/candles: the whole job (a resumed one included); http_requests: this run's calls, 429/418 included.
     summary = job.as_dict() | client.stats.as_dict()
     summary["requests_per_second"] = round(client.stats.requests / job.seconds, 2) if job.seconds > 0 else None
     if args.json:
