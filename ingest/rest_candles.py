@@ -10,8 +10,10 @@ so an interrupted job resumes exactly where it stopped and ends with the same ro
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -346,44 +348,44 @@ def run_job(
     state.markets_done = sum(1 for _c, _t, done in markets if done)
     if progress:
         progress(state)
-    for code, cursor_to, done in markets:
-        if done:
-            continue
-        while True:
-            if should_stop():
-                state.interrupted = True
-                state.seconds = time.monotonic() - started
-                return state
-            count = min(MAX_COUNT, max(1, int((cursor_to - since) / MINUTE)))
-            page = client.fetch(code, cursor_to, count)
-            keep = [c for c in page if since <= c.bucket < cursor_to]
-            oldest = min((c.bucket for c in page), default=None)
-            # Fewer candles than asked: Upbit has nothing older (or the market is younger than `since`).
-            finished = len(page) < count or (oldest is not None and oldest <= since)
-            new_cursor = oldest if oldest is not None and not finished else cursor_to
-            with conn.cursor() as cur:
-                store_candles(cur, keep)
-                cur.execute(
-                    "UPDATE rest_backfill_progress SET cursor_to = %s, done = %s, requests = requests + 1,"
-                    " candles = candles + %s, oldest = LEAST(coalesce(oldest, %s), %s), updated_at = now()"
-                    " WHERE job_id = %s AND code = %s",
-                    (new_cursor, finished, len(keep), oldest, oldest, job_id, code),
-                )
-                cur.execute(
-                    "UPDATE rest_backfill_jobs SET requests = requests + 1, candles = candles + %s WHERE id = %s",
-                    (len(keep), job_id),
-                )
-            conn.commit()
-            state.requests += 1
-            state.candles += len(keep)
-            cursor_to = new_cursor
-            if finished:
-                state.markets_done += 1
-                if progress:
-                    progress(state)
+    # Fetching (network, paced by Upbit's limit) and storing (database) overlap: a writer thread commits each page
+    # with its cursor, in order, while the next page is being fetched. An interrupted run loses at most the pages
+    # in the queue, which were never committed, so a resume fetches them again.
+    pages: queue.Queue[_Page | None] = queue.Queue(maxsize=8)
+    failure: list[BaseException] = []
+    writer = threading.Thread(
+        target=_write_pages, args=(conn, job_id, pages, state, progress, failure), name="rest-backfill-writer"
+    )
+    writer.start()
+    try:
+        for code, cursor_to, done in markets:
+            if done:
+                continue
+            while not failure:
+                if should_stop():
+                    state.interrupted = True
+                    break
+                count = min(MAX_COUNT, max(1, int((cursor_to - since) / MINUTE)))
+                page = client.fetch(code, cursor_to, count)
+                keep = [c for c in page if since <= c.bucket < cursor_to]
+                oldest = min((c.bucket for c in page), default=None)
+                # Fewer candles than asked: Upbit has nothing older (or the market is younger than `since`).
+                finished = len(page) < count or (oldest is not None and oldest <= since)
+                new_cursor = oldest if oldest is not None and not finished else cursor_to
+                pages.put(_Page(code, keep, new_cursor, finished, oldest))
+                cursor_to = new_cursor
+                if finished:
+                    break
+            if state.interrupted or failure:
                 break
-            if progress:
-                progress(state)
+    finally:
+        pages.put(None)
+        writer.join()
+    if failure:
+        raise failure[0]
+    if state.interrupted:
+        state.seconds = time.monotonic() - started
+        return state
     with conn.cursor() as cur:
         cur.execute(
             "UPDATE rest_backfill_jobs SET status = 'done', finished_at = now() WHERE id = %s AND status = 'running'",
@@ -401,6 +403,53 @@ def run_job(
         state.seconds,
     )
     return state
+
+
+@dataclass
+class _Page:
+    code: str
+    candles: list[RestCandle]
+    cursor_to: datetime
+    finished: bool
+    oldest: datetime | None
+
+
+def _write_pages(
+    conn: psycopg2.extensions.connection,
+    job_id: int,
+    pages: queue.Queue[_Page | None],
+    state: JobProgress,
+    progress: Callable[[JobProgress], None] | None,
+    failure: list[BaseException],
+) -> None:
+    """Commit pages in order, each with its market's cursor (the only user of `conn` while the job runs)."""
+    while (page := pages.get()) is not None:
+        if failure:
+            continue  # drain: nothing more is stored after a failure
+        try:
+            with conn.cursor() as cur:
+                store_candles(cur, page.candles)
+                cur.execute(
+                    "UPDATE rest_backfill_progress SET cursor_to = %s, done = %s, requests = requests + 1,"
+                    " candles = candles + %s, oldest = LEAST(coalesce(oldest, %s), %s), updated_at = now()"
+                    " WHERE job_id = %s AND code = %s",
+                    (page.cursor_to, page.finished, len(page.candles), page.oldest, page.oldest, job_id, page.code),
+                )
+                cur.execute(
+                    "UPDATE rest_backfill_jobs SET requests = requests + 1, candles = candles + %s WHERE id = %s",
+                    (len(page.candles), job_id),
+                )
+            conn.commit()
+        except BaseException as exc:  # noqa: BLE001 - handed to the fetching thread, which raises it
+            conn.rollback()
+            failure.append(exc)
+            continue
+        state.requests += 1
+        state.candles += len(page.candles)
+        if page.finished:
+            state.markets_done += 1
+        if progress:
+            progress(state)
 
 
 def followed_markets(conn: psycopg2.extensions.connection, settings: Settings) -> list[str]:
