@@ -425,3 +425,57 @@ def test_a_gap_older_than_upbit_keeps_is_recorded_not_healable(scratch_db: Setti
         conn.close()
     assert len(report.not_healable) == 1 and client.stats.requests == 0
     assert _rows(scratch_db, "SELECT heal_status FROM ingest_gaps") == [("not_healable",)]
+
+
+# --- combination rules, both modes -------------------------------------------------------------------------------
+
+
+def test_combined_history_uses_fills_where_stored_and_rest_only_elsewhere_the_same_in_both_modes(
+    scratch_db_each_mode: Settings,
+) -> None:
+    from db.connection import connect
+    from db.maintenance import refresh_aggregates
+    from ingest.rest_candles import RestCandle, store_candles
+    from tests.integration.test_schema import insert_fill
+
+    settings = scratch_db_each_mode
+    t0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+    conn = connect(settings)
+    with conn, conn.cursor() as cur:
+        # Fills in minutes 0 and 2; REST candles for minutes 0..3 (minute 0 and 2 must not count twice).
+        for minute, prices in ((0, (100.0, 104.0)), (2, (103.0, 101.0))):
+            for i, price in enumerate(prices):
+                insert_fill(cur, "KRW-BTC", t0 + timedelta(minutes=minute, seconds=10 + i), price, 1.0, acc_volume=i)
+        store_candles(
+            cur,
+            [
+                RestCandle("KRW-BTC", t0 + timedelta(minutes=m), 1.0 + m, 9.0 + m, 0.5, 2.0 + m, 5.0, 50.0, None)
+                for m in range(4)
+            ],
+        )
+    before = _rows(
+        settings,
+        "SELECT extract(epoch FROM bucket - %s)::int / 60, open, close, value, fills, source"
+        " FROM ohlcv_1m_combined WHERE code = 'KRW-BTC' ORDER BY bucket",
+        (t0,),
+    )
+    refresh_aggregates(conn)  # materialised or computed live: the same answer
+    conn.close()
+    after = _rows(
+        settings,
+        "SELECT extract(epoch FROM bucket - %s)::int / 60, open, close, value, fills, source"
+        " FROM ohlcv_1m_combined WHERE code = 'KRW-BTC' ORDER BY bucket",
+        (t0,),
+    )
+    assert (
+        before
+        == after
+        == [
+            (0, 100.0, 104.0, 204.0, 2, "fills"),
+            (1, 2.0, 3.0, 50.0, None, "rest"),
+            (2, 103.0, 101.0, 204.0, 2, "fills"),
+            (3, 4.0, 5.0, 50.0, None, "rest"),
+        ]
+    )
+    hour = _rows(settings, "SELECT open, close, value, fills FROM ohlcv_1h WHERE code = 'KRW-BTC'")
+    assert hour == [(100.0, 5.0, 204.0 + 50.0 + 204.0 + 50.0, 4)]
