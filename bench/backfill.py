@@ -79,6 +79,7 @@ def _one_run(settings: Settings, markets: int, hours: float, *, limited: bool) -
 
 def run(settings: Settings, *, quick: bool = False) -> list[BenchFigure]:
     markets, hours = (40, 24.0) if quick else (160, 24.0)
+    # Pages if every minute traded; a market with quiet minutes needs fewer (no candle for a minute without fills).
     minimum_pages = markets * math.ceil(hours * 60 / MAX_COUNT)
     floor_s = minimum_pages / UPBIT_LIMIT_PER_SECOND
     _progress(f"{markets} markets × {hours:.0f} h under Upbit's limit (≥ {floor_s:.0f} s at 10 requests/s) ...")
@@ -113,9 +114,9 @@ def run(settings: Settings, *, quick: bool = False) -> list[BenchFigure]:
             "REST requests (pages of 200)",
             limited["http_requests"],
             "requests",
-            goal=f"= {minimum_pages} (minimum pages)",
-            met=limited["http_requests"] == minimum_pages,
-            baseline_name="minimum",
+            goal=f"<= {minimum_pages} (pages of 200 over 1,440 minutes)",
+            met=limited["http_requests"] <= minimum_pages,
+            baseline_name="pages needed",
             baseline_value=minimum_pages,
             note=f"{limited['pages']:.0f} pages stored; 429s {limited['throttled']:.0f}, 418s {limited['blocked']:.0f}",
         ),
