@@ -239,7 +239,7 @@ def store_candles(cur: psycopg2.extensions.cursor, candles: Sequence[RestCandle]
         " close = EXCLUDED.close, volume = EXCLUDED.volume, value = EXCLUDED.value, last_time = EXCLUDED.last_time,"
         " fetched_at = now()",
         [c.row() for c in candles],
-        page_size=1000,
+        page_size=2000,
     )
     return len(candles)
 
@@ -422,32 +422,44 @@ def _write_pages(
     progress: Callable[[JobProgress], None] | None,
     failure: list[BaseException],
 ) -> None:
-    """Commit pages in order, each with its market's cursor (the only user of `conn` while the job runs)."""
-    while (page := pages.get()) is not None:
-        if failure:
-            continue  # drain: nothing more is stored after a failure
+    """Commit pages in order, each with its market's cursor (the only user of `conn` while the job runs). Pages
+    waiting in the queue are committed together (one upsert, one commit): the database keeps up with the fetcher."""
+    done = False
+    while not done:
+        batch: list[_Page] = []
+        item = pages.get()
+        while item is not None:
+            batch.append(item)
+            if len(batch) >= 8 or pages.empty():
+                break
+            item = pages.get()
+        done = item is None
+        if failure or not batch:
+            continue  # after a failure nothing more is stored; the queue is drained until the sentinel
         try:
             with conn.cursor() as cur:
-                store_candles(cur, page.candles)
+                store_candles(cur, [c for page in batch for c in page.candles])
+                for page in batch:
+                    cur.execute(
+                        "UPDATE rest_backfill_progress SET cursor_to = %s, done = %s, requests = requests + 1,"
+                        " candles = candles + %s, oldest = LEAST(coalesce(oldest, %s), %s), updated_at = now()"
+                        " WHERE job_id = %s AND code = %s",
+                        (page.cursor_to, page.finished, len(page.candles), page.oldest, page.oldest, job_id, page.code),
+                    )
                 cur.execute(
-                    "UPDATE rest_backfill_progress SET cursor_to = %s, done = %s, requests = requests + 1,"
-                    " candles = candles + %s, oldest = LEAST(coalesce(oldest, %s), %s), updated_at = now()"
-                    " WHERE job_id = %s AND code = %s",
-                    (page.cursor_to, page.finished, len(page.candles), page.oldest, page.oldest, job_id, page.code),
-                )
-                cur.execute(
-                    "UPDATE rest_backfill_jobs SET requests = requests + 1, candles = candles + %s WHERE id = %s",
-                    (len(page.candles), job_id),
+                    "UPDATE rest_backfill_jobs SET requests = requests + %s, candles = candles + %s WHERE id = %s",
+                    (len(batch), sum(len(p.candles) for p in batch), job_id),
                 )
             conn.commit()
         except BaseException as exc:  # noqa: BLE001 - handed to the fetching thread, which raises it
             conn.rollback()
             failure.append(exc)
             continue
-        state.requests += 1
-        state.candles += len(page.candles)
-        if page.finished:
-            state.markets_done += 1
+        for page in batch:
+            state.requests += 1
+            state.candles += len(page.candles)
+            if page.finished:
+                state.markets_done += 1
         if progress:
             progress(state)
 
