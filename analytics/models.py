@@ -49,7 +49,7 @@ class Freshness(BaseModel):
     rest_minutes: int = Field(
         default=0,
         description="1-minute candles of the last 24 h that came from Upbit REST (no fills stored for them): for "
-        "one market the minutes served, for a quote the market-minutes stored",
+        "one market the minutes served, for a quote the span of minutes with REST candles",
     )
     rest_from: datetime | None = Field(default=None, description="oldest REST minute in the last 24 h")
     rest_to: datetime | None = Field(default=None, description="newest REST minute in the last 24 h")
