@@ -193,6 +193,7 @@ def _baseline_ms(settings: Settings, repeat: int = 1) -> float:
 
 async def _time_tools(settings: Settings, calls: int) -> dict[str, list[float]]:
     from mcp import Client
+    from mcp.types import TextContent
 
     from upbit_mcp.server import build_server
 
@@ -203,7 +204,8 @@ async def _time_tools(settings: Settings, calls: int) -> dict[str, list[float]]:
             for _ in range(3):  # warm-up: pool, catalog cache, buffer cache
                 result = await client.call_tool(name, args)
                 if result.is_error:
-                    raise RuntimeError(f"{label} failed: {result.content[0].text if result.content else ''}")
+                    first = result.content[0] if result.content else None
+                    raise RuntimeError(f"{label} failed: {first.text if isinstance(first, TextContent) else ''}")
             samples = []
             for _ in range(calls):
                 t0 = time.perf_counter()

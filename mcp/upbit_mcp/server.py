@@ -27,6 +27,7 @@ from analytics.freshness import freshness, utcnow
 from analytics.models import Freshness, MarketRef
 from analytics.tokens import count_tokens
 from upbit_core.settings import Settings
+from upbit_core.severity import Severity
 from upbit_mcp.db import DatabaseError, ReadOnlyPool
 from upbit_mcp.results import (
     AnomaliesResult,
@@ -153,7 +154,7 @@ def build_server(settings: Settings, *, pool: ReadOnlyPool | None = None) -> MCP
     async def anomalies(
         coin: Annotated[str | None, Field(max_length=100, description="only this coin; omit for all")] = None,
         status: Annotated[Literal["open", "resolved", "all"], Field(description="lifecycle filter")] = "all",
-        min_severity: Annotated[Literal["info", "low", "medium", "high", "critical"], Field()] = "info",
+        min_severity: Annotated[Severity, Field()] = "info",
         since_hours: Annotated[int, Field(ge=1, le=168, description="look back this many hours of event time")] = 24,
         limit: Annotated[int, Field(ge=1, le=100, description="rows (max 100)")] = 20,
     ) -> AnomaliesResult:

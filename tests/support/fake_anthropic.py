@@ -175,10 +175,9 @@ class FakeAnthropic:
                 headers["retry-after"] = f"{step.retry_after:g}"
             self._send(handler, step.status, _error(step.status, "scripted error"), headers)
             return
-        text = step.text(body) if callable(step.text) else step.text
-        if text is None:
-            text = default_answer(body)
-        self._send(handler, 200, self._message(body, text, step.usage))
+        scripted = step.text(body) if callable(step.text) else step.text
+        reply = default_answer(body) if scripted is None else scripted
+        self._send(handler, 200, self._message(body, reply, step.usage))
 
     def _message(self, body: dict[str, Any], text: str, usage: dict[str, int] | None) -> dict[str, Any]:
         system = body.get("system") or []
