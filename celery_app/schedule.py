@@ -66,7 +66,7 @@ def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "gap-heal": {
             "task": "celery_app.tasks.maintenance.heal_gaps",
             "schedule": every(settings.gap_heal_interval_seconds),
-            "options": {"queue": "maintenance", "expires": settings.gap_heal_interval_seconds},
+            "options": {"queue": Queue.MAINTENANCE.value, "expires": settings.gap_heal_interval_seconds},
         },
         # Why: raw-tick retention in plain PostgreSQL mode and pruning of old llm_calls rows; hourly is plenty.
         "housekeeping": {
