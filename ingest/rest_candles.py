@@ -229,16 +229,24 @@ class RestCandleClient:
 
 
 def store_candles(cur: psycopg2.extensions.cursor, candles: Sequence[RestCandle]) -> int:
-    """Upsert candles (a later fetch of the same minute replaces an earlier, possibly still-forming one)."""
+    """Upsert candles, skipping minutes that already have stored fills (those minutes are the fills' anyway, and a
+    REST row there would count twice once retention drops the raw fills). A later fetch of the same minute replaces
+    an earlier, possibly still-forming one."""
     if not candles:
         return 0
     execute_values(
         cur,
-        "INSERT INTO rest_candles_1m (code, bucket, open, high, low, close, volume, value, last_time) VALUES %s"
+        "INSERT INTO rest_candles_1m (code, bucket, open, high, low, close, volume, value, last_time)"
+        " SELECT v.code, v.bucket, v.open, v.high, v.low, v.close, v.volume, v.value, v.last_time FROM (VALUES %s)"
+        " AS v (code, bucket, open, high, low, close, volume, value, last_time)"
+        " WHERE NOT EXISTS (SELECT 1 FROM ticker_data t WHERE t.code = v.code AND t.time >= v.bucket"
+        " AND t.time < v.bucket + INTERVAL '1 minute')"
         " ON CONFLICT (code, bucket) DO UPDATE SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low,"
         " close = EXCLUDED.close, volume = EXCLUDED.volume, value = EXCLUDED.value, last_time = EXCLUDED.last_time,"
         " fetched_at = now()",
         [c.row() for c in candles],
+        template="(%s, %s::timestamptz, %s::float8, %s::float8, %s::float8, %s::float8, %s::float8, %s::float8,"
+        " %s::timestamptz)",
         page_size=2000,
     )
     return len(candles)

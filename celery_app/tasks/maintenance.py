@@ -62,11 +62,12 @@ def refresh_catalog(self: Task) -> dict[str, Any]:
 def housekeeping() -> dict[str, Any]:
     """Raw-tick retention (plain PostgreSQL mode) and pruning of old LLM call records and cached answers."""
     from db.connection import connect
-    from db.maintenance import apply_retention
+    from db.maintenance import apply_retention, prune_superseded_rest_minutes
 
     settings = current_settings()
     conn = connect(settings, application_name="upbit-llm-maintenance")
     try:
+        rest = prune_superseded_rest_minutes(conn)
         ticks = apply_retention(conn, settings)
         with conn.cursor() as cur:
             cur.execute(
@@ -82,8 +83,14 @@ def housekeeping() -> dict[str, Any]:
         conn.commit()
     finally:
         conn.close()
-    log.info("housekeeping ticks_deleted=%s llm_calls_deleted=%s answers_deleted=%s", ticks, calls, answers)
-    return {"ticks_deleted": ticks, "llm_calls_deleted": calls, "answers_deleted": answers}
+    log.info(
+        "housekeeping ticks_deleted=%s llm_calls_deleted=%s answers_deleted=%s rest_minutes_superseded=%s",
+        ticks,
+        calls,
+        answers,
+        rest,
+    )
+    return {"ticks_deleted": ticks, "llm_calls_deleted": calls, "answers_deleted": answers, "rest_superseded": rest}
 
 
 HEAL_LOCK_KEY = 0x4845_414C_4741_5053  # "HEALGAPS": one heal run at a time per database

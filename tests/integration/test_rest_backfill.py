@@ -479,3 +479,20 @@ def test_combined_history_uses_fills_where_stored_and_rest_only_elsewhere_the_sa
     )
     hour = _rows(settings, "SELECT open, close, value, fills FROM ohlcv_1h WHERE code = 'KRW-BTC'")
     assert hour == [(100.0, 5.0, 204.0 + 50.0 + 204.0 + 50.0, 4)]
+    # Minutes that had fills when the candles came were not stored at all.
+    assert _rows(settings, "SELECT extract(epoch FROM bucket - %s)::int / 60 FROM rest_candles_1m", (t0,)) == [
+        (1,),
+        (3,),
+    ]
+    # A late fill in minute 1: the fills win at once, and housekeeping deletes the superseded REST row (so it cannot
+    # count twice after retention drops the raw fills).
+    from db.maintenance import prune_superseded_rest_minutes
+
+    conn = connect(settings)
+    with conn, conn.cursor() as cur:
+        insert_fill(cur, "KRW-BTC", t0 + timedelta(minutes=1, seconds=30), 102.0, 2.0, acc_volume=9)
+    sources = _rows(settings, "SELECT source FROM ohlcv_1m_combined WHERE code = 'KRW-BTC' ORDER BY bucket")
+    assert sources == [("fills",), ("fills",), ("fills",), ("rest",)]
+    assert prune_superseded_rest_minutes(conn) == 1
+    conn.close()
+    assert _rows(settings, "SELECT extract(epoch FROM bucket - %s)::int / 60 FROM rest_candles_1m", (t0,)) == [(3,)]
