@@ -57,6 +57,7 @@ class Faults:
     # Event-time window [start_ms, end_ms): connections are dropped when the feed enters it and refused until it
     # leaves it; its messages still trade (REST candles have them), nobody receives them.
     blackout_ms: tuple[int, int] | None = None
+    garbage_frames: tuple[bytes, ...] = ()  # the garbage to cycle through (default: a built-in mix)
 
 
 @dataclass
@@ -197,7 +198,7 @@ class FakeUpbitServer:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stalled_once = False
-        self._garbage_cycle = itertools.cycle(_GARBAGE)
+        self._garbage_cycle = itertools.cycle(self.faults.garbage_frames or _GARBAGE)
         self._error: BaseException | None = None
 
     # --- public ---------------------------------------------------------------------------------------
