@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     celery_result_url: str = Field(default="", repr=False)  # empty → same as redis_url
     summary_interval_seconds: int = Field(default=300, ge=5)
     anomaly_scan_interval_seconds: int = Field(default=15, ge=1)
+    # A bucket is scanned once the newest event time is this far past its end (other partitions' stragglers);
+    # fills later than that are still evaluated: the scan goes back for them.
+    anomaly_lateness_seconds: int = Field(default=5, ge=0, le=60)
+    # How far behind the watermark a scan looks for fills that arrived after it passed (0 = never go back).
+    anomaly_late_rescan_seconds: int = Field(default=300, ge=0, le=1800)
     aggregate_refresh_interval_seconds: int = Field(default=60, ge=5)
     catalog_refresh_interval_seconds: int = Field(default=86_400, ge=60)
     flower_host: str = "127.0.0.1"
