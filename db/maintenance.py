@@ -39,7 +39,7 @@ def refresh_aggregates(conn: psycopg2.extensions.connection) -> RefreshResult:
     TimescaleDB: refresh_continuous_aggregate per level, bottom-up (ohlcv_5m reads ohlcv_1m, ...). A refresh only
     recomputes invalidated regions inside its window, so long windows cost nothing when quiet. ohlcv_1m's window
     starts at the oldest tick chunk that still exists: a dropped chunk may have left an invalidation (retention
-    before migration 060, a manual drop_chunks, servers before 2.28), and refreshing over it would re-materialise
+    before migration 070, a manual drop_chunks, servers before 2.28), and refreshing over it would re-materialise
     that day's candles from no ticks, i.e. delete them. The higher levels read the level below, never ticks, so
     their window has no start. Each window ends at the level's open bucket: refreshing the open bucket would move
     the watermark past it, and later fills of that bucket would stay out of the real-time results until the next
@@ -147,3 +147,19 @@ def prune_operational_logs(conn: psycopg2.extensions.connection, settings: Setti
         deleted[table] = total
     log.info("operational logs pruned %s", " ".join(f"{t}={n}" for t, n in deleted.items()))
     return deleted
+
+
+def prune_superseded_rest_minutes(conn: psycopg2.extensions.connection, *, fetched_within_days: int = 7) -> int:
+    """Delete REST minutes (rest_candles_1m) for which fills arrived after the fetch (late data, replays): while the
+    fills exist the combined view ignores them, but once retention drops the raw fills they would count twice next
+    to the materialised minute. Only recently fetched rows are checked (fills arrive soon after, if at all)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "DELETE FROM rest_candles_1m r WHERE r.fetched_at > now() - make_interval(days => %s) AND EXISTS ("
+            " SELECT 1 FROM ticker_data t WHERE t.code = r.code AND t.time >= r.bucket"
+            " AND t.time < r.bucket + INTERVAL '1 minute')",
+            (fetched_within_days,),
+        )
+        deleted = cur.rowcount
+    conn.commit()
+    return max(deleted, 0)

@@ -102,7 +102,7 @@ def test_a_minute_window_across_midnight_utc_reads_and_refreshes_at_every_level(
 ) -> None:
     """40 fills, 20 at 23:59 and 20 at 00:00 UTC (two 1-day chunks in TimescaleDB mode): reading the candles and
     refreshing them works, live and materialised, with open/close ordered by acc_trade_volume inside a millisecond.
-    Before migration 060 TimescaleDB mode raised "input of anonymous composite types is not implemented" here."""
+    Before migration 070 TimescaleDB mode raised "input of anonymous composite types is not implemented" here."""
     settings = scratch_db_each_mode
     _hold_refresh_policies(settings)
     before, after = datetime(2026, 11, 27, 23, 59, 30, tzinfo=UTC), datetime(2026, 11, 28, 0, 0, 10, tzinfo=UTC)

@@ -2,7 +2,7 @@
 --
 -- Retention: raw ticks are dropped by chunk *creation* time, not event time, so a replay of old data stays
 -- queryable for the whole retention period instead of being dropped the moment it lands. The drop is our own job
--- (upbit_drop_old_ticks, migration 060) instead of add_retention_policy: the built-in policy invalidates the
+-- (upbit_drop_old_ticks, migration 070) instead of add_retention_policy: the built-in policy invalidates the
 -- continuous aggregates over each dropped chunk, and the next refresh that covers it would re-materialise the
 -- day's candles from no ticks, i.e. delete them. Candles and summaries must outlive the ticks.
 SELECT remove_retention_policy('ticker_data', if_exists => true);

@@ -1,7 +1,8 @@
 -- Aggregates built on the candles; identical SQL in both modes. Buckets are UTC-aligned (date_bin from 2000-01-01).
 
--- ohlcv_5m / ohlcv_1h / ohlcv_1d (candles rolled up from ohlcv_1m) are created by migration 060 in each mode:
--- continuous aggregates in TimescaleDB mode, rollup tables behind real-time views in plain mode.
+-- ohlcv_5m / ohlcv_1h / ohlcv_1d (candles rolled up from ohlcv_1m) are created by migration 070 in each mode:
+-- continuous aggregates in TimescaleDB mode, rollup tables behind real-time views in plain mode. They roll up fills
+-- only: Upbit REST minutes (ohlcv_1m_combined) are not in them yet; analytics.candles reads ohlcv_1m_combined.
 
 -- Market breadth per 5 minutes and quote currency. Each market counts once: rising/falling/flat compares its
 -- close at the end of the bucket with its open at the start. value_traded is summed from fills (price × volume),

@@ -1,7 +1,7 @@
 -- migrate: no-transaction
 -- TimescaleDB mode: ohlcv_1m rebuilt with a typed tie-break, and hierarchical continuous aggregates
 -- ohlcv_1m -> ohlcv_5m -> ohlcv_1h -> ohlcv_1d (real-time: materialized_only = false at every level, so the open
--- bucket is always there). Plain mode has the same names and columns (060-rollups.postgres.sql).
+-- bucket is always there). Plain mode has the same names and columns (070-rollups.postgres.sql).
 --
 -- Why the rebuild: 050 ordered first()/last() by the anonymous ROW(time, acc_trade_volume). When TimescaleDB
 -- aggregates chunk by chunk (Partial/Finalize aggregate: any read or refresh whose window spans two 1-day chunks,

@@ -1,5 +1,5 @@
 -- Plain PostgreSQL mode: ohlcv_5m, ohlcv_1h and ohlcv_1d with the same names, columns and results as the
--- TimescaleDB hierarchical continuous aggregates (060-rollups.timescaledb.sql). Each level is a rollup table
+-- TimescaleDB hierarchical continuous aggregates (070-rollups.timescaledb.sql). Each level is a rollup table
 -- (ohlcv_<level>_store) of the level below, refreshed incrementally by refresh_ohlcv_1m() together with ohlcv_1m:
 -- a refreshed minute recomputes its 5-minute, hour and day buckets, in that order, from the level below.
 -- The views serve stored buckets and compute the buckets that contain a not-yet-refreshed minute (the
