@@ -197,7 +197,7 @@ def _storage(settings: Settings, mode: str) -> dict[str, tuple[float, float]]:
                     out[rel] = (size / max(count, 1), size / max(count, 1))
                 return out
             targets = [("ticker_data", "ticker_data")]
-            for view in ("ohlcv_1m", "ohlcv_5m", "ohlcv_1h"):
+            for view in ("ohlcv_1m", "ohlcv_5m_fills", "ohlcv_1h_fills"):
                 cur.execute(
                     "SELECT format('%%I.%%I', materialization_hypertable_schema, materialization_hypertable_name) "
                     "FROM timescaledb_information.continuous_aggregates WHERE view_name = %s",

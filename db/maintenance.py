@@ -18,9 +18,9 @@ log = logging.getLogger(__name__)
 # refreshed in this order. The interval is the bucket width (a refresh stops before the open bucket of each level).
 LEVELS: tuple[tuple[str, str], ...] = (
     ("ohlcv_1m", "1 minute"),
-    ("ohlcv_5m", "5 minutes"),
-    ("ohlcv_1h", "1 hour"),
-    ("ohlcv_1d", "1 day"),
+    ("ohlcv_5m_fills", "5 minutes"),
+    ("ohlcv_1h_fills", "1 hour"),
+    ("ohlcv_1d_fills", "1 day"),
 )
 
 

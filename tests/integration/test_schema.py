@@ -222,12 +222,17 @@ def test_timescaledb_mode_has_hypertable_continuous_aggregate_and_policies(scrat
         cur.execute("SELECT config FROM timescaledb_information.jobs WHERE proc_name = 'upbit_drop_old_ticks'")
         assert cur.fetchall() == [({"retention_days": scratch_db_timescale.ticker_retention_days},)]
         cur.execute("SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates ORDER BY 1")
-        assert cur.fetchall() == [("ohlcv_1d", False), ("ohlcv_1h", False), ("ohlcv_1m", False), ("ohlcv_5m", False)]
+        assert cur.fetchall() == [
+            ("ohlcv_1d_fills", False),
+            ("ohlcv_1h_fills", False),
+            ("ohlcv_1m", False),
+            ("ohlcv_5m_fills", False),
+        ]
         cur.execute(
             "SELECT hypertable_name FROM timescaledb_information.jobs "
             "WHERE proc_name = 'policy_refresh_continuous_aggregate' ORDER BY 1"
         )
-        assert [r[0] for r in cur.fetchall()] == ["ohlcv_1d", "ohlcv_1h", "ohlcv_1m", "ohlcv_5m"]
+        assert [r[0] for r in cur.fetchall()] == ["ohlcv_1d_fills", "ohlcv_1h_fills", "ohlcv_1m", "ohlcv_5m_fills"]
     conn.close()
     _fill_sample(scratch_db_timescale)
     _check_aggregates(scratch_db_timescale)

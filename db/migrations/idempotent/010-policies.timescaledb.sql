@@ -38,11 +38,11 @@ BEGIN
         SELECT * FROM (VALUES
             ('ohlcv_1m', make_interval(days => days),     INTERVAL '1 minute',  INTERVAL '1 minute',
                          make_interval(days => days + 5)),
-            ('ohlcv_5m', make_interval(days => days + 1), INTERVAL '5 minutes', INTERVAL '5 minutes',
+            ('ohlcv_5m_fills', make_interval(days => days + 1), INTERVAL '5 minutes', INTERVAL '5 minutes',
                          make_interval(days => days + 7)),
-            ('ohlcv_1h', make_interval(days => days + 2), INTERVAL '1 hour',    INTERVAL '15 minutes',
+            ('ohlcv_1h_fills', make_interval(days => days + 2), INTERVAL '1 hour',    INTERVAL '15 minutes',
                          make_interval(days => days + 30)),
-            ('ohlcv_1d', make_interval(days => days + 3), INTERVAL '1 day',     INTERVAL '1 hour',
+            ('ohlcv_1d_fills', make_interval(days => days + 3), INTERVAL '1 day',     INTERVAL '1 hour',
                          NULL::interval)
         ) AS l(view_name, start_offset, end_offset, schedule, compress_after)
     LOOP

@@ -1,8 +1,110 @@
 -- Aggregates built on the candles; identical SQL in both modes. Buckets are UTC-aligned (date_bin from 2000-01-01).
 
--- ohlcv_5m / ohlcv_1h / ohlcv_1d (candles rolled up from ohlcv_1m) are created by migration 070 in each mode:
--- continuous aggregates in TimescaleDB mode, rollup tables behind real-time views in plain mode. They roll up fills
--- only: Upbit REST minutes (ohlcv_1m_combined) are not in them yet; analytics.candles reads ohlcv_1m_combined.
+-- ohlcv_5m / ohlcv_1h / ohlcv_1d: the candles users read. The fills part comes from ohlcv_<level>_fills (migration
+-- 070: continuous aggregates in TimescaleDB mode, rollup tables behind real-time views in plain mode; they outlive
+-- tick retention). A bucket holding an Upbit REST minute (rest_candles_1m: minutes with no stored fills) is rolled up
+-- from ohlcv_1m_combined instead, so REST history counts as on main; such buckets are rare (outages, backfills).
+
+CREATE OR REPLACE VIEW ohlcv_5m AS
+SELECT f.bucket, f.code, f.open, f.high, f.low, f.close, f.volume, f.value, f.fills, f.buy_volume, f.sell_volume, f.buy_value, f.sell_value, f.buy_fills, f.last_time
+FROM ohlcv_5m_fills f
+WHERE NOT EXISTS (
+    SELECT 1 FROM rest_candles_1m r
+    WHERE r.code = f.code AND r.bucket >= f.bucket AND r.bucket < f.bucket + INTERVAL '5 minutes'
+)
+UNION ALL
+SELECT d.bucket, d.code, x.*
+FROM (
+    SELECT DISTINCT code, date_bin(INTERVAL '5 minutes', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket
+    FROM rest_candles_1m
+) d
+CROSS JOIN LATERAL (
+    SELECT
+        (array_agg(m.open ORDER BY m.bucket))[1],
+        max(m.high),
+        min(m.low),
+        (array_agg(m.close ORDER BY m.bucket DESC))[1],
+        sum(m.volume),
+        sum(m.value),
+        sum(m.fills)::bigint,
+        sum(m.buy_volume),
+        sum(m.sell_volume),
+        sum(m.buy_value),
+        sum(m.sell_value),
+        sum(m.buy_fills)::bigint,
+        max(m.last_time)
+    FROM ohlcv_1m_combined m
+    WHERE m.code = d.code AND m.bucket >= d.bucket AND m.bucket < d.bucket + INTERVAL '5 minutes'
+    HAVING count(*) > 0
+) x;
+
+
+CREATE OR REPLACE VIEW ohlcv_1h AS
+SELECT f.bucket, f.code, f.open, f.high, f.low, f.close, f.volume, f.value, f.fills, f.buy_volume, f.sell_volume, f.buy_value, f.sell_value, f.buy_fills, f.last_time
+FROM ohlcv_1h_fills f
+WHERE NOT EXISTS (
+    SELECT 1 FROM rest_candles_1m r
+    WHERE r.code = f.code AND r.bucket >= f.bucket AND r.bucket < f.bucket + INTERVAL '1 hour'
+)
+UNION ALL
+SELECT d.bucket, d.code, x.*
+FROM (
+    SELECT DISTINCT code, date_bin(INTERVAL '1 hour', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket
+    FROM rest_candles_1m
+) d
+CROSS JOIN LATERAL (
+    SELECT
+        (array_agg(m.open ORDER BY m.bucket))[1],
+        max(m.high),
+        min(m.low),
+        (array_agg(m.close ORDER BY m.bucket DESC))[1],
+        sum(m.volume),
+        sum(m.value),
+        sum(m.fills)::bigint,
+        sum(m.buy_volume),
+        sum(m.sell_volume),
+        sum(m.buy_value),
+        sum(m.sell_value),
+        sum(m.buy_fills)::bigint,
+        max(m.last_time)
+    FROM ohlcv_1m_combined m
+    WHERE m.code = d.code AND m.bucket >= d.bucket AND m.bucket < d.bucket + INTERVAL '1 hour'
+    HAVING count(*) > 0
+) x;
+
+
+CREATE OR REPLACE VIEW ohlcv_1d AS
+SELECT f.bucket, f.code, f.open, f.high, f.low, f.close, f.volume, f.value, f.fills, f.buy_volume, f.sell_volume, f.buy_value, f.sell_value, f.buy_fills, f.last_time
+FROM ohlcv_1d_fills f
+WHERE NOT EXISTS (
+    SELECT 1 FROM rest_candles_1m r
+    WHERE r.code = f.code AND r.bucket >= f.bucket AND r.bucket < f.bucket + INTERVAL '1 day'
+)
+UNION ALL
+SELECT d.bucket, d.code, x.*
+FROM (
+    SELECT DISTINCT code, date_bin(INTERVAL '1 day', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket
+    FROM rest_candles_1m
+) d
+CROSS JOIN LATERAL (
+    SELECT
+        (array_agg(m.open ORDER BY m.bucket))[1],
+        max(m.high),
+        min(m.low),
+        (array_agg(m.close ORDER BY m.bucket DESC))[1],
+        sum(m.volume),
+        sum(m.value),
+        sum(m.fills)::bigint,
+        sum(m.buy_volume),
+        sum(m.sell_volume),
+        sum(m.buy_value),
+        sum(m.sell_value),
+        sum(m.buy_fills)::bigint,
+        max(m.last_time)
+    FROM ohlcv_1m_combined m
+    WHERE m.code = d.code AND m.bucket >= d.bucket AND m.bucket < d.bucket + INTERVAL '1 day'
+    HAVING count(*) > 0
+) x;
 
 -- Market breadth per 5 minutes and quote currency. Each market counts once: rising/falling/flat compares its
 -- close at the end of the bucket with its open at the start. value_traded is summed from fills (price × volume),

@@ -1,5 +1,5 @@
--- Plain PostgreSQL mode: ohlcv_5m, ohlcv_1h and ohlcv_1d with the same names, columns and results as the
--- TimescaleDB hierarchical continuous aggregates (070-rollups.timescaledb.sql). Each level is a rollup table
+-- Plain PostgreSQL mode: ohlcv_5m_fills, ohlcv_1h_fills and ohlcv_1d_fills with the same names, columns and
+-- results as the TimescaleDB hierarchical continuous aggregates (070-rollups.timescaledb.sql). Each level is a rollup table
 -- (ohlcv_<level>_store) of the level below, refreshed incrementally by refresh_ohlcv_1m() together with ohlcv_1m:
 -- a refreshed minute recomputes its 5-minute, hour and day buckets, in that order, from the level below.
 -- The views serve stored buckets and compute the buckets that contain a not-yet-refreshed minute (the
@@ -77,7 +77,7 @@ FROM ohlcv_1m_store
 GROUP BY 1, 2
 ON CONFLICT (code, bucket) DO NOTHING;
 
-CREATE OR REPLACE VIEW ohlcv_5m AS
+CREATE OR REPLACE VIEW ohlcv_5m_fills AS
 SELECT s.*
 FROM ohlcv_5m_store s
 WHERE NOT EXISTS (
@@ -191,7 +191,7 @@ FROM ohlcv_5m_store
 GROUP BY 1, 2
 ON CONFLICT (code, bucket) DO NOTHING;
 
-CREATE OR REPLACE VIEW ohlcv_1h AS
+CREATE OR REPLACE VIEW ohlcv_1h_fills AS
 SELECT s.*
 FROM ohlcv_1h_store s
 WHERE NOT EXISTS (
@@ -305,7 +305,7 @@ FROM ohlcv_1h_store
 GROUP BY 1, 2
 ON CONFLICT (code, bucket) DO NOTHING;
 
-CREATE OR REPLACE VIEW ohlcv_1d AS
+CREATE OR REPLACE VIEW ohlcv_1d_fills AS
 SELECT s.*
 FROM ohlcv_1d_store s
 WHERE NOT EXISTS (

@@ -1,6 +1,7 @@
 -- migrate: no-transaction
--- TimescaleDB mode: ohlcv_1m rebuilt with a typed tie-break, and hierarchical continuous aggregates
--- ohlcv_1m -> ohlcv_5m -> ohlcv_1h -> ohlcv_1d (real-time: materialized_only = false at every level, so the open
+-- TimescaleDB mode: ohlcv_1m rebuilt with a typed tie-break, and hierarchical continuous aggregates of the fills
+-- ohlcv_1m -> ohlcv_5m_fills -> ohlcv_1h_fills -> ohlcv_1d_fills (the public ohlcv_5m/1h/1d views in idempotent/020
+-- add Upbit REST minutes where no fills are stored) (real-time: materialized_only = false at every level, so the open
 -- bucket is always there). Plain mode has the same names and columns (070-rollups.postgres.sql).
 --
 -- Why the rebuild: 050 ordered first()/last() by the anonymous ROW(time, acc_trade_volume). When TimescaleDB
@@ -51,7 +52,7 @@ CREATE INDEX IF NOT EXISTS ohlcv_1m_code_bucket ON ohlcv_1m (code, bucket DESC);
 
 -- Higher levels read the level below (never raw ticks), so they outlive tick retention like ohlcv_1m does.
 -- Open/close: the first/last lower bucket's open/close (bucket is a timestamptz: serialisable).
-CREATE MATERIALIZED VIEW ohlcv_5m
+CREATE MATERIALIZED VIEW ohlcv_5m_fills
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
 SELECT
     time_bucket(INTERVAL '5 minutes', bucket) AS bucket,
@@ -72,9 +73,9 @@ SELECT
 FROM ohlcv_1m
 GROUP BY 1, 2
 WITH NO DATA;
-CREATE INDEX IF NOT EXISTS ohlcv_5m_code_bucket ON ohlcv_5m (code, bucket DESC);
+CREATE INDEX IF NOT EXISTS ohlcv_5m_fills_code_bucket ON ohlcv_5m_fills (code, bucket DESC);
 
-CREATE MATERIALIZED VIEW ohlcv_1h
+CREATE MATERIALIZED VIEW ohlcv_1h_fills
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
 SELECT
     time_bucket(INTERVAL '1 hour', bucket)    AS bucket,
@@ -92,13 +93,13 @@ SELECT
     sum(sell_value)                           AS sell_value,
     sum(buy_fills)::bigint                    AS buy_fills,
     max(last_time)                            AS last_time
-FROM ohlcv_5m
+FROM ohlcv_5m_fills
 GROUP BY 1, 2
 WITH NO DATA;
-CREATE INDEX IF NOT EXISTS ohlcv_1h_code_bucket ON ohlcv_1h (code, bucket DESC);
+CREATE INDEX IF NOT EXISTS ohlcv_1h_fills_code_bucket ON ohlcv_1h_fills (code, bucket DESC);
 
 -- UTC days (00:00 UTC = 09:00 KST, where Upbit's own daily candle starts).
-CREATE MATERIALIZED VIEW ohlcv_1d
+CREATE MATERIALIZED VIEW ohlcv_1d_fills
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
 SELECT
     time_bucket(INTERVAL '1 day', bucket)     AS bucket,
@@ -116,17 +117,17 @@ SELECT
     sum(sell_value)                           AS sell_value,
     sum(buy_fills)::bigint                    AS buy_fills,
     max(last_time)                            AS last_time
-FROM ohlcv_1h
+FROM ohlcv_1h_fills
 GROUP BY 1, 2
 WITH NO DATA;
-CREATE INDEX IF NOT EXISTS ohlcv_1d_code_bucket ON ohlcv_1d (code, bucket DESC);
+CREATE INDEX IF NOT EXISTS ohlcv_1d_fills_code_bucket ON ohlcv_1d_fills (code, bucket DESC);
 
 -- Old materialised candles are compressed (policies in idempotent/010); segment by market like ticker_data.
 ALTER MATERIALIZED VIEW ohlcv_1m SET (timescaledb.compress = true, timescaledb.compress_segmentby = 'code',
     timescaledb.compress_orderby = 'bucket DESC');
-ALTER MATERIALIZED VIEW ohlcv_5m SET (timescaledb.compress = true, timescaledb.compress_segmentby = 'code',
+ALTER MATERIALIZED VIEW ohlcv_5m_fills SET (timescaledb.compress = true, timescaledb.compress_segmentby = 'code',
     timescaledb.compress_orderby = 'bucket DESC');
-ALTER MATERIALIZED VIEW ohlcv_1h SET (timescaledb.compress = true, timescaledb.compress_segmentby = 'code',
+ALTER MATERIALIZED VIEW ohlcv_1h_fills SET (timescaledb.compress = true, timescaledb.compress_segmentby = 'code',
     timescaledb.compress_orderby = 'bucket DESC');
 
 -- Drop raw ticks without invalidating the aggregates (see idempotent/010): a refresh then never re-materialises a
@@ -148,6 +149,6 @@ $$;
 
 -- History is materialised again, level by level, before the current bucket of each level.
 CALL refresh_continuous_aggregate('ohlcv_1m', NULL, date_trunc('minute', now()));
-CALL refresh_continuous_aggregate('ohlcv_5m', NULL, time_bucket(INTERVAL '5 minutes', now()));
-CALL refresh_continuous_aggregate('ohlcv_1h', NULL, time_bucket(INTERVAL '1 hour', now()));
-CALL refresh_continuous_aggregate('ohlcv_1d', NULL, time_bucket(INTERVAL '1 day', now()));
+CALL refresh_continuous_aggregate('ohlcv_5m_fills', NULL, time_bucket(INTERVAL '5 minutes', now()));
+CALL refresh_continuous_aggregate('ohlcv_1h_fills', NULL, time_bucket(INTERVAL '1 hour', now()));
+CALL refresh_continuous_aggregate('ohlcv_1d_fills', NULL, time_bucket(INTERVAL '1 day', now()));
