@@ -19,9 +19,11 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
 from analytics.models import AnomalyList, CandleSeries, CoinBrief, MarketOverview, Resolution, SummaryResult
+from analytics.resolver import find_coins
 from dashboard.data import DataSource, MarketTable
 from dashboard.live import LiveHub
 from db.connection import DatabaseUnavailable
+from llm.qa import answer_question
 from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -148,9 +150,6 @@ _ask_slots = threading.BoundedSemaphore(2)
 
 
 def _ask(settings: Settings, data: DataSource, market: str, question: str, lang: str | None) -> AskResponse:
-    from analytics.resolver import find_coins
-    from llm.qa import answer_question
-
     ref = data.known_market(market)
     if ref is None:
         resolution = data.resolve(market)

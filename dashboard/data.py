@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from analytics.anomalies import recent_anomalies
+from analytics.candles import candles as read_candles
 from analytics.catalog import load_catalog
 from analytics.coin import coin_brief
 from analytics.models import (
@@ -141,10 +142,8 @@ class DataSource:
             return coin_brief(conn, market)
 
     def candles(self, market: str, interval: Interval, limit: int) -> CandleSeries:
-        from analytics.candles import candles
-
         with self.pool.connection() as conn:
-            return candles(conn, market, interval, limit)
+            return read_candles(conn, market, interval, limit)
 
     def anomalies(self, *, market: str | None = None, limit: int = FEED_SIZE) -> AnomalyList:
         with self.pool.connection() as conn:

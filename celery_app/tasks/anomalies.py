@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from anomaly.scan import run_scan
 from celery_app.application import Queue, app, current_settings
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,6 @@ def scan_anomalies() -> dict[str, Any]:
     and a scan already running elsewhere makes this one a no-op (advisory lock). Interpretation is enqueued by name
     (queue `llm`) after the scan committed; the interpretation task enqueues the alert delivery when it is done.
     """
-    from anomaly.scan import run_scan
 
     result = run_scan(current_settings())
     for anomaly_id in result.to_interpret:

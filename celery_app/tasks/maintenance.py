@@ -9,6 +9,10 @@ from celery import Task
 
 from celery_app.application import app, current_settings
 from celery_app.tasks.common import backoff, is_transient
+from db.connection import connect
+from db.maintenance import apply_retention
+from db.maintenance import refresh_aggregates as refresh
+from ingest.catalog import CatalogError, fetch_catalog, store_catalog
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +24,6 @@ QA_RESULTS_RETENTION_DAYS = 30
 @app.task(name="celery_app.tasks.maintenance.refresh_aggregates", bind=True, max_retries=2)
 def refresh_aggregates(self: Task) -> dict[str, Any]:
     """Materialise invalidated ohlcv_1m buckets (idempotent: a second run finds nothing to do)."""
-    from db.connection import connect
-    from db.maintenance import refresh_aggregates as refresh
 
     try:
         conn = connect(current_settings(), application_name="upbit-llm-maintenance")
@@ -39,8 +41,6 @@ def refresh_aggregates(self: Task) -> dict[str, Any]:
 @app.task(name="celery_app.tasks.maintenance.refresh_catalog", bind=True, max_retries=3)
 def refresh_catalog(self: Task) -> dict[str, Any]:
     """Fetch Upbit's market catalog (REST) and store listings, delistings and caution flags."""
-    from db.connection import connect
-    from ingest.catalog import CatalogError, fetch_catalog, store_catalog
 
     settings = current_settings()
     try:
@@ -61,8 +61,6 @@ def refresh_catalog(self: Task) -> dict[str, Any]:
 @app.task(name="celery_app.tasks.maintenance.housekeeping")
 def housekeeping() -> dict[str, Any]:
     """Raw-tick retention (plain PostgreSQL mode) and pruning of old LLM call records and cached answers."""
-    from db.connection import connect
-    from db.maintenance import apply_retention
 
     settings = current_settings()
     conn = connect(settings, application_name="upbit-llm-maintenance")
