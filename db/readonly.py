@@ -23,6 +23,7 @@ import asyncio
 import logging
 import queue
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,7 +103,9 @@ class ReadOnlyPool:
         self._choice: RoleChoice | None = None
         self._closed = False
         # One semaphore per event loop (an asyncio.Semaphore belongs to the loop that first waits on it).
-        self._async_slots: dict[int, asyncio.Semaphore] = {}
+        self._async_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @property
     def size(self) -> int:
@@ -227,9 +230,10 @@ class ReadOnlyPool:
     async def run(self, fn: Callable[[psycopg2.extensions.connection], T]) -> T:
         """`run_sync(fn)` in a worker thread; at most `size` calls hold a thread at once, the rest wait here."""
         loop = asyncio.get_running_loop()
-        slots = self._async_slots.get(id(loop))
-        if slots is None:
-            slots = self._async_slots.setdefault(id(loop), asyncio.Semaphore(self._size))
+        with self._lock:
+            slots = self._async_slots.get(loop)
+            if slots is None:
+                slots = self._async_slots[loop] = asyncio.Semaphore(self._size)
         async with slots:
             return await asyncio.to_thread(self.run_sync, fn)
 
