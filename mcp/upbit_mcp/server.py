@@ -107,7 +107,8 @@ def build_server(settings: Settings, *, pool: ReadOnlyPool | None = None) -> MCP
 
     @server.tool(title="Coin brief", annotations=READ_ONLY)
     async def coin_brief(coin: CoinText) -> CoinBriefResult:
-        """One coin: price, signed change over 1m/5m/1h/24h, traded value vs its trailing baseline, day and 52-week
+        """One coin: price, signed change over 1m/5m/1h, since Upbit's previous close (09:00 KST) and over a rolling
+        24h where 24h of data is stored (else n/a), traded value vs its trailing baseline, day and 52-week
         range position, buy/sell pressure, Upbit caution flags, recent anomalies, freshness. Context ≤ 250 tokens."""
 
         def work(conn: psycopg2.extensions.connection) -> CoinBriefResult:
@@ -118,12 +119,16 @@ def build_server(settings: Settings, *, pool: ReadOnlyPool | None = None) -> MCP
 
     @server.tool(title="Top movers", annotations=READ_ONLY)
     async def top_movers(
-        window: Annotated[Literal["1m", "5m", "1h", "24h"], Field(description="change window")] = "24h",
+        window: Annotated[
+            Literal["1m", "5m", "1h", "24h"],
+            Field(description="change window; 24h = since Upbit's previous close (09:00 KST)"),
+        ] = "24h",
         direction: Annotated[Literal["gainers", "losers", "both"], Field(description="both = by |change|")] = "both",
         limit: Annotated[int, Field(ge=1, le=50, description="rows (max 50)")] = 10,
         quote: Quote = "KRW",
     ) -> MoversToolResult:
-        """Markets with the largest signed percent change over a window (24h is vs Upbit's previous close)."""
+        """Markets with the largest signed percent change over a window ("24h" is Upbit's change since the previous
+        close at 09:00 KST, not a rolling 24 h; the context labels it "vs prev close")."""
 
         def work(conn: psycopg2.extensions.connection) -> MoversToolResult:
             m = an_movers.top_movers(conn, window=window, direction=direction, limit=limit, quote=quote)

@@ -18,6 +18,8 @@ EXEMPT = ("upbit_llm/commands/",)
 # (file, imported module) -> why it is imported inside a function.
 INSIDE: dict[tuple[str, str], str] = {
     ("celery_app/application.py", "celery_app.schedule"): "import cycle: schedule imports application's Queue",
+    ("celery_app/flower_config.py", "tornado.web"): "only the Flower process patches its views",
+    ("celery_app/flower_config.py", "flower.views"): "only the Flower process patches its views",
     ("llm/generate.py", "llm"): "the Anthropic SDK loads only when Claude is actually called",
     ("analytics/tokens.py", "anthropic"): "the SDK (~0.5 s import) is needed only with an API key",
     ("mcp/upbit_mcp/http.py", "uvicorn"): "only the HTTP transport serves with uvicorn",
