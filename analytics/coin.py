@@ -1,4 +1,4 @@
-"""Coin brief: one market's price, signed changes, value vs baseline, ranges, pressure, flags, anomalies."""
+"""Coin brief: one market's price, signed changes, value vs baseline, ranges, pressure, flags, anomalies, indicators."""
 
 from __future__ import annotations
 
@@ -9,15 +9,31 @@ import psycopg2.extensions
 from analytics.anomalies import query_anomalies
 from analytics.catalog import load_catalog
 from analytics.freshness import freshness
-from analytics.models import CoinBrief, MarketRef
+from analytics.indicators import indicators
+from analytics.models import CoinBrief, IndicatorInterval, IndicatorSet, MarketRef
 from analytics.resolver import resolve_market
 from analytics.series import latest_rows
 from analytics.units import change_pct, position_pct, ratio, share_pct
 
 BASELINE_HOURS = 24
+# The brief's indicator line reads 1h candles; a market with too little history for RSI14 there falls back to finer
+# candles (the line names its interval), so a young database still shows a reading rather than only "n/a".
+BRIEF_INTERVALS: tuple[IndicatorInterval, ...] = ("1h", "5m", "1m")
 
 
-def coin_brief(conn: psycopg2.extensions.connection, market: str) -> CoinBrief:
+def brief_indicators(conn: psycopg2.extensions.connection, market: str) -> IndicatorSet | None:
+    """The indicator set the coin brief shows: the first of BRIEF_INTERVALS whose RSI14 is warmed up."""
+    result: IndicatorSet | None = None
+    for interval in BRIEF_INTERVALS:
+        result = indicators(conn, market, interval)
+        if result.rsi14 is not None:
+            break
+    if result is not None:
+        result.freshness = None  # the brief states its own freshness once
+    return result
+
+
+def coin_brief(conn: psycopg2.extensions.connection, market: str, *, with_indicators: bool = True) -> CoinBrief:
     """Brief for `market` (a code, or any text the resolver understands). LookupError when it names no market."""
     catalog = load_catalog(conn)
     ref = catalog.get(market) or resolve_market(conn, market)
@@ -63,6 +79,7 @@ def coin_brief(conn: psycopg2.extensions.connection, market: str) -> CoinBrief:
         bid_ask_volume_ratio_day=ratio(bid, ask),
         market_warning=t.market_warning,
         anomalies=anomalies,
+        indicators=brief_indicators(conn, ref.market) if with_indicators else None,
     )
 
 

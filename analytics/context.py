@@ -18,6 +18,7 @@ CANDLES_BUDGET = 600
 ANOMALIES_BUDGET = 300
 SUMMARY_BUDGET = 400
 RESOLUTION_BUDGET = 120
+INDICATORS_BUDGET = 300
 
 
 def fit_to_budget(render: Callable[[int], str], levels: int, budget: int) -> str:

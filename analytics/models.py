@@ -16,10 +16,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from analytics import context as ctx
-from analytics.units import fmt_krw, fmt_pct, fmt_price, fmt_ratio, fmt_share
+from analytics.units import fmt_krw, fmt_num, fmt_pct, fmt_price, fmt_ratio, fmt_share
 
 Window = Literal["1m", "5m", "1h", "24h"]
-Interval = Literal["1m", "5m", "1h"]
+Interval = Literal["1m", "5m", "1h", "1d"]
+IndicatorInterval = Interval
 
 
 class Gap(BaseModel):
@@ -201,6 +202,179 @@ class MarketOverview(BaseModel):
         return ctx.fit_to_budget(render, 4, budget)
 
 
+def rsi_state(value: float | None) -> str:
+    """Wilder's reading of RSI: ≥ 70 overbought, ≤ 30 oversold."""
+    if value is None:
+        return ""
+    return "overbought" if value >= 70 else "oversold" if value <= 30 else "neutral"
+
+
+def band_state(percent_b: float | None) -> str:
+    """Where the close sits against the Bollinger bands (%B 1 = upper band, 0 = lower band)."""
+    if percent_b is None:
+        return ""
+    if percent_b > 1:
+        return "above upper band"
+    if percent_b >= 0.8:
+        return "near upper band"
+    if percent_b < 0:
+        return "below lower band"
+    if percent_b <= 0.2:
+        return "near lower band"
+    return "inside bands"
+
+
+def fmt_pct_plain(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}%"
+
+
+def ind_warmup(name: str) -> int:
+    """Candles an indicator needs before its first value (analytics.indicators.WARMUP, kept here for the text)."""
+    return INDICATOR_WARMUP.get(name, 0)
+
+
+# Candles each indicator needs before its first value (its warm-up), for the "n/a" reasons.
+INDICATOR_WARMUP: dict[str, int] = {
+    "rsi14": 15,
+    "macd": 26,
+    "macd_signal": 34,
+    "bollinger": 20,
+    "sma20": 20,
+    "sma50": 50,
+    "sma200": 200,
+    "ema20": 20,
+    "ema50": 50,
+    "ema200": 200,
+    "volume_ratio": 20,
+}
+
+
+class IndicatorSet(BaseModel):
+    """Technical indicators at one candle (analytics.indicators documents the conventions and guards)."""
+
+    market: str
+    interval: Interval
+    candles: int = Field(description="candles used, oldest to newest (filled ones included)")
+    filled: int = Field(default=0, description="missing candles filled flat at the previous close, zero volume")
+    open_included: bool = Field(default=False, description="true only when the unfinished candle was asked for")
+    last_t: datetime | None = Field(description="start (UTC) of the last candle used")
+    as_of: datetime | None = Field(description="the data is as of: the last candle's close, or its latest event")
+    close: float | None
+    rsi14: float | None = Field(default=None, description="RSI(14), Wilder smoothing, 0..100")
+    macd: float | None = Field(default=None, description="EMA12 - EMA26 (quote currency)")
+    macd_signal: float | None = Field(default=None, description="EMA9 of the MACD line")
+    macd_hist: float | None = Field(default=None, description="MACD - signal")
+    bb_mid: float | None = Field(default=None, description="Bollinger middle = SMA20")
+    bb_upper: float | None = Field(default=None, description="SMA20 + 2 population sd")
+    bb_lower: float | None = None
+    bb_percent_b: float | None = Field(default=None, description="(close - lower)/(upper - lower); 1 = upper band")
+    bb_bandwidth_pct: float | None = Field(default=None, description="(upper - lower)/middle in percent")
+    sma20: float | None = None
+    sma50: float | None = None
+    sma200: float | None = None
+    ema20: float | None = None
+    ema50: float | None = None
+    ema200: float | None = None
+    volume: float | None = Field(default=None, description="the candle's volume (coin units)")
+    volume_avg20: float | None = Field(default=None, description="SMA20 of volume, the candle included")
+    volume_ratio: float | None = Field(default=None, description="volume / volume_avg20 (1.0 = average)")
+    na: dict[str, str] = Field(default_factory=dict, description="indicator → why it is n/a (too few candles)")
+    notes: list[str] = Field(default_factory=list, description="gaps and other caveats")
+    freshness: Freshness | None = None
+
+    def head(self) -> str:
+        kind = "incl. OPEN candle" if self.open_included else "closed"
+        filled = f", {self.filled} filled flat (no trades)" if self.filled else ""
+        last = ctx.fmt_time(self.last_t)[:-4] + "Z" if self.last_t else "n/a"
+        return f"{self.candles} {kind} {self.interval} candles{filled}, last {last}, as of {ctx.fmt_time(self.as_of)}"
+
+    def rsi_text(self) -> str:
+        state = rsi_state(self.rsi14)
+        return f"RSI14({self.interval}) {fmt_num(self.rsi14)}" + (f" {state}" if state else "")
+
+    def trend_text(self) -> str:
+        """Close above (+) or below (-) EMA20/50/200: "+/+/-"; "." where an average is n/a."""
+        marks = []
+        for avg in (self.ema20, self.ema50, self.ema200):
+            marks.append("." if avg is None or self.close is None else "+" if self.close >= avg else "-")
+        return "/".join(marks)
+
+    def line(self, short: bool = False, bare: bool = False) -> str:
+        """The coin brief's indicator line (about 70 tokens; short: about 30; bare: RSI only, 10)."""
+        iv = self.interval
+        parts = [self.rsi_text(), f"BB %B({iv}) {fmt_num(self.bb_percent_b, 2)}"]
+        if not (short or bare):
+            parts.insert(1, f"MACD hist({iv}) {fmt_price(self.macd_hist)}")
+            parts.append(f"close vs EMA20/50/200 {self.trend_text()}")
+            parts.append(f"vol {fmt_ratio(self.volume_ratio)} avg20")
+        if bare:  # the brief's tightest level: the reading questions ask about most, label only
+            return f"RSI14({iv}) {fmt_num(self.rsi14)}"
+        if short:
+            return f"ind {iv} closed {ctx.fmt_hm(self.last_t)}: " + "; ".join(parts)
+        filled = f", {self.filled} filled" if self.filled else ""
+        return f"indicators {iv} (closed {ctx.fmt_hm(self.last_t)}{filled}): " + "; ".join(parts)
+
+    def na_text(self) -> str:
+        """Why indicators are n/a, compactly: "n/a (18 1h candles; warm-up needs MACD 26, SMA200 200, ...)"."""
+        needs = ", ".join(f"{name} {ind_warmup(name)}" for name in self.na)
+        return f"n/a ({self.candles} {self.interval} candles; warm-up needs {needs})"
+
+    def to_context(self, budget: int = ctx.INDICATORS_BUDGET) -> str:
+        iv = self.interval
+
+        def render(level: int) -> str:
+            lines = [f"{self.market} indicators {iv}: {self.head()}"]
+            if self.freshness is not None and level == 0:
+                lines.append(f"market data {self.freshness.line()}")
+            lines += [
+                f"close({iv}) {fmt_price(self.close)}",
+                self.rsi_text() + " (overbought >= 70, oversold <= 30)",
+                f"MACD({iv}) {fmt_price(self.macd)} signal {fmt_price(self.macd_signal)} "
+                f"hist {fmt_price(self.macd_hist)}",
+                f"BB20/2sd({iv}) upper {fmt_price(self.bb_upper)} mid {fmt_price(self.bb_mid)} "
+                f"lower {fmt_price(self.bb_lower)}; %B {fmt_num(self.bb_percent_b, 2)} "
+                f"{band_state(self.bb_percent_b)}; bandwidth {fmt_pct_plain(self.bb_bandwidth_pct)}",
+                f"SMA20({iv}) {fmt_price(self.sma20)}; SMA50({iv}) {fmt_price(self.sma50)}; "
+                f"SMA200({iv}) {fmt_price(self.sma200)}",
+                f"EMA20({iv}) {fmt_price(self.ema20)}; EMA50({iv}) {fmt_price(self.ema50)}; "
+                f"EMA200({iv}) {fmt_price(self.ema200)}",
+                f"volume({iv}) {fmt_num(self.volume, 4)} = {fmt_ratio(self.volume_ratio)} of avg20 "
+                f"{fmt_num(self.volume_avg20, 4)}",
+            ]
+            if self.na:
+                lines.append(self.na_text())
+            if self.notes:
+                lines.append("notes: " + "; ".join(self.notes))
+            return "\n".join(lines)
+
+        return ctx.fit_to_budget(render, 3, budget)
+
+
+class IndicatorPoint(BaseModel):
+    t: datetime
+    sma20: float | None = None
+    sma50: float | None = None
+    sma200: float | None = None
+    ema20: float | None = None
+    ema50: float | None = None
+    ema200: float | None = None
+    bb_mid: float | None = None
+    bb_upper: float | None = None
+    bb_lower: float | None = None
+    rsi14: float | None = None
+
+
+class IndicatorSeries(BaseModel):
+    """Per-candle indicator values for chart overlays (None while an indicator warms up)."""
+
+    market: str
+    interval: Interval
+    open_included: bool
+    filled: int
+    points: list[IndicatorPoint] = Field(description="oldest first, aligned with the candles' t")
+    freshness: Freshness
+
+
 class CoinBrief(BaseModel):
     ref: MarketRef
     freshness: Freshness
@@ -232,6 +406,7 @@ class CoinBrief(BaseModel):
     bid_ask_volume_ratio_day: float | None = Field(description="Upbit acc_bid_volume / acc_ask_volume today")
     market_warning: str | None = Field(default=None, description="ticker market_warning (deprecated field)")
     anomalies: list[AnomalyItem] = Field(default_factory=list)
+    indicators: IndicatorSet | None = Field(default=None, description="technical indicators at the last closed candle")
 
     def to_context(self, budget: int = ctx.COIN_BRIEF_BUDGET) -> str:
         r = self.ref
@@ -259,6 +434,8 @@ class CoinBrief(BaseModel):
             if self.market_warning and self.market_warning not in ("NONE", ""):
                 flags.append(f"market_warning={self.market_warning}")
             lines.append("flags: " + (", ".join(flags) if flags else "none"))
+            if self.indicators is not None:
+                lines.append(self.indicators.line(short=level == 1, bare=level == 2))
             n = (3, 2, 1)[level]
             if self.anomalies:
                 lines.append("anomalies: " + "; ".join(a.text(q) for a in self.anomalies[:n]))

@@ -102,3 +102,10 @@ def fmt_price_ko(price: float | None) -> str:
     if abs(price) >= 100:
         return f"{price:,.0f}원"
     return f"{price:.4g}원"
+
+
+def fmt_num(value: float | None, digits: int = 1) -> str:
+    """A plain figure with fixed decimals (RSI 71.2, %B 0.93)."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.{digits}f}"

@@ -14,12 +14,14 @@ from analytics.anomalies import recent_anomalies
 from analytics.candles import candles as read_candles
 from analytics.catalog import load_catalog
 from analytics.coin import coin_brief
+from analytics.indicators import indicator_series
 from analytics.models import (
     AnomalyList,
     CandleSeries,
     CoinBrief,
     CoinLine,
     Freshness,
+    IndicatorSeries,
     MarketOverview,
     MarketRef,
     Resolution,
@@ -144,6 +146,11 @@ class DataSource:
     def candles(self, market: str, interval: Interval, limit: int) -> CandleSeries:
         with self.pool.connection() as conn:
             return read_candles(conn, market, interval, limit)
+
+    def indicators(self, market: str, interval: Interval, limit: int) -> IndicatorSeries:
+        """Chart overlays (MAs, Bollinger, RSI) aligned with `candles(market, interval, limit)`."""
+        with self.pool.connection() as conn:
+            return indicator_series(conn, market, interval, keep=limit)
 
     def anomalies(self, *, market: str | None = None, limit: int = FEED_SIZE) -> AnomalyList:
         with self.pool.connection() as conn:

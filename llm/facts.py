@@ -66,6 +66,7 @@ class ContextFacts:
     dates: set[tuple[int, int]] = field(default_factory=set)
     list_sizes: list[int] = field(default_factory=list)
     anomaly_kinds: dict[str, set[str]] = field(default_factory=dict)  # symbol → kinds of its anomalies in the text
+    text: str = ""  # the context itself, for checks that read labelled lines (indicator readings)
     _entity_re: re.Pattern[str] | None = None
 
     def entity_re(self) -> re.Pattern[str]:
@@ -89,7 +90,7 @@ class ContextFacts:
 @lru_cache(maxsize=64)
 def read_context(text: str) -> ContextFacts:
     """Every fact of a context text (see module docstring). Cached: one context is checked against many answers."""
-    cf = ContextFacts()
+    cf = ContextFacts(text=text)
     cf.aliases.update({k.lower(): v for k, v in lx.MAJOR_ALIASES.items()})
     for m in lx.CODE_RE.finditer(text):
         cf.symbols.add(m.group(0).split("-", 1)[1])

@@ -17,6 +17,7 @@ from typing import Any
 from llm import lexicon as lx
 from llm.claims import Claim, read_answer
 from llm.facts import MARKET, ContextFacts, Fact, read_context
+from llm.indicator_facts import rsi_issues
 
 PRICE_LIKE = ("price", "value")
 # What every surface shows next to a text whose figures did not pass verification (docs/truth.md).
@@ -89,6 +90,10 @@ def verify(answer: str, context: str | ContextFacts, *, question: str | None = N
         code = cf.symbol_of(m.group(2))
         if names and code and names[-1] != code:
             report.notes.append(f"{m.group(0)}: the coin name and the market code disagree")
+    # Indicator readings: a stated RSI must be the context's RSI for the interval it names (llm.indicator_facts).
+    for issue in rsi_issues(answer, cf.text):
+        near = "" if issue.nearest is None else f" (the context says {issue.nearest:g})"
+        report.notes.append(f"{issue.text}: not the context's RSI for that interval{near}")
     return report
 
 
