@@ -28,6 +28,16 @@ class Gap(BaseModel):
     start: datetime
     end: datetime | None = Field(description="None while the gap is still open")
     reason: str
+    heal: str | None = Field(
+        default=None,
+        description="healed (its minutes were fetched from Upbit REST), not_healable (older than Upbit keeps), "
+        "failed (retried), or None (not tried yet)",
+    )
+
+    def heal_note(self) -> str:
+        return {"healed": " healed from REST", "not_healable": " not healable", "failed": " heal failed"}.get(
+            self.heal or "", ""
+        )
 
 
 class Freshness(BaseModel):
@@ -37,14 +47,24 @@ class Freshness(BaseModel):
     markets_reporting: int = 0
     gaps: list[Gap] = Field(default_factory=list, description="known gaps overlapping the last 24 h (newest first)")
     open_gaps: int = 0
+    rest_minutes: int = Field(
+        default=0,
+        description="1-minute candles of the last 24 h that came from Upbit REST (no fills stored for them): for "
+        "one market the minutes served, for a quote the span of minutes with REST candles",
+    )
+    rest_from: datetime | None = Field(default=None, description="oldest REST minute in the last 24 h")
+    rest_to: datetime | None = Field(default=None, description="newest REST minute in the last 24 h")
 
     def line(self) -> str:
         gaps = "none" if not self.gaps else f"{len(self.gaps)} (open {self.open_gaps})"
         if self.gaps:
             g = self.gaps[0]
-            gaps += f" last {ctx.fmt_hm(g.start)}-{ctx.fmt_hm(g.end) if g.end else 'open'}"
+            gaps += f" last {ctx.fmt_hm(g.start)}-{ctx.fmt_hm(g.end) if g.end else 'open'}{g.heal_note()}"
         stale = " STALE" if self.stale else ""
-        return f"as of {ctx.fmt_time(self.as_of)} (lag {ctx.fmt_lag(self.lag_seconds)}{stale}; gaps {gaps})"
+        rest = ""
+        if self.rest_minutes:
+            rest = f"; REST minutes {self.rest_minutes} ({ctx.fmt_hm(self.rest_from)}-{ctx.fmt_hm(self.rest_to)})"
+        return f"as of {ctx.fmt_time(self.as_of)} (lag {ctx.fmt_lag(self.lag_seconds)}{stale}; gaps {gaps}{rest})"
 
 
 class MarketRef(BaseModel):
@@ -489,6 +509,7 @@ class Candle(BaseModel):
     volume: float | None
     value_fills_krw: float | None = Field(description="Σ price × volume of fills (quote currency)")
     fills: int
+    rest_minutes: int = Field(default=0, description="minutes of this candle that came from Upbit REST candles")
 
 
 class CandleSeries(BaseModel):

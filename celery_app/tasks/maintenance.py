@@ -1,4 +1,4 @@
-"""Celery maintenance tasks (queue maintenance): aggregate refresh, market-catalog refresh, housekeeping."""
+"""Celery maintenance tasks (queue maintenance): aggregate refresh, market-catalog refresh, housekeeping, gap heal."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from celery import Task
 from celery_app.application import app, current_settings
 from celery_app.tasks.common import backoff, is_transient
 from db.connection import connect
-from db.maintenance import apply_retention, prune_operational_logs
+from db.maintenance import apply_retention, prune_operational_logs, prune_superseded_rest_minutes
 from db.maintenance import refresh_aggregates as refresh
 from ingest.catalog import CatalogError, fetch_catalog, store_catalog
+from ingest.gap_heal import heal_gaps as heal
+from ingest.rest_candles import RestCandleClient
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,6 @@ def refresh_aggregates(self: Task) -> dict[str, Any]:
 @app.task(name="celery_app.tasks.maintenance.refresh_catalog", bind=True, max_retries=3)
 def refresh_catalog(self: Task) -> dict[str, Any]:
     """Fetch Upbit's market catalog (REST) and store listings, delistings and caution flags."""
-
     settings = current_settings()
     try:
         catalog = fetch_catalog(settings.upbit_rest_url)
@@ -65,6 +66,7 @@ def housekeeping() -> dict[str, Any]:
     settings = current_settings()
     conn = connect(settings, application_name="upbit-llm-maintenance")
     try:
+        rest = prune_superseded_rest_minutes(conn)
         ticks = apply_retention(conn, settings)
         pruned = prune_operational_logs(conn, settings)
         calls = pruned["llm_calls"]
@@ -77,7 +79,13 @@ def housekeeping() -> dict[str, Any]:
         conn.commit()
     finally:
         conn.close()
-    log.info("housekeeping ticks_deleted=%s llm_calls_deleted=%s answers_deleted=%s", ticks, calls, answers)
+    log.info(
+        "housekeeping ticks_deleted=%s llm_calls_deleted=%s answers_deleted=%s rest_minutes_superseded=%s",
+        ticks,
+        calls,
+        answers,
+        rest,
+    )
     return {
         "ticks_deleted": ticks,
         "llm_calls_deleted": calls,
@@ -85,4 +93,40 @@ def housekeeping() -> dict[str, Any]:
         "dead_letters_deleted": pruned["dead_letters"],
         "alert_deliveries_deleted": pruned["alert_deliveries"],
         "ingest_gaps_deleted": pruned["ingest_gaps"],
+        "rest_superseded": rest,
     }
+
+
+HEAL_LOCK_KEY = 0x4845_414C_4741_5053  # "HEALGAPS": one heal run at a time per database
+
+
+@app.task(name="celery_app.tasks.maintenance.heal_gaps", bind=True, max_retries=2)
+def heal_gaps(self: Task) -> dict[str, Any]:
+    """Fetch the minutes of every recorded, not yet healed ingest gap from Upbit REST (idempotent: a healed gap
+    is not fetched again; an interrupted heal resumes its REST job)."""
+    settings = current_settings()
+    try:
+        conn = connect(settings, application_name="upbit-llm-heal")
+    except Exception as exc:
+        if is_transient(exc) and self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+        raise
+    client = RestCandleClient.from_settings(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_lock(%s)", (HEAL_LOCK_KEY,))
+            row = cur.fetchone()
+        conn.commit()
+        if not row or not row[0]:
+            return {"skipped": "another heal is running"}
+        try:
+            report = heal(conn, settings, client)
+        finally:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s)", (HEAL_LOCK_KEY,))
+            conn.commit()
+    finally:
+        client.close()
+        conn.close()
+    log.info("gap heal %s", report.as_dict())
+    return report.as_dict()
