@@ -434,11 +434,17 @@ class CoinBrief(BaseModel):
 
         def render(level: int) -> str:
             names = "/".join(n for n in (r.korean_name, r.english_name if level == 0 else "") if n)
+            # The tightest level leaves out a rolling 24h change it cannot state ("24h n/a").
+            rolling_24h = (
+                ""
+                if level == 2 and self.change_rolling_24h_pct is None
+                else f"24h {fmt_pct(self.change_rolling_24h_pct)}; "
+            )
             lines = [
                 f"{r.market} {names} {self.freshness.line()}",
                 f"price {fmt_price(self.price)} {q}; change 1m {fmt_pct(self.change_1m_pct)} "
                 f"5m {fmt_pct(self.change_5m_pct)} 1h {fmt_pct(self.change_1h_pct)} "
-                f"24h {fmt_pct(self.change_rolling_24h_pct)}; vs prev close {fmt_pct(self.change_24h_pct)} "
+                f"{rolling_24h}vs prev close {fmt_pct(self.change_24h_pct)} "
                 f"(prev close {fmt_price(self.prev_close)} at 09:00 KST)",
                 f"value 1h{ctx.coverage(self.value_1h_coverage_seconds, 3600)} {fmt_krw(self.value_1h_fills_krw)} "
                 f"(fills) = {fmt_ratio(self.value_vs_baseline)} "
@@ -447,18 +453,18 @@ class CoinBrief(BaseModel):
                 f"day range {fmt_price(self.day_low)}-{fmt_price(self.day_high)} "
                 f"at {fmt_share(self.day_position_pct)}; "
                 f"52w {fmt_price(self.low_52w)}-{fmt_price(self.high_52w)} at {fmt_share(self.position_52w_pct)}",
-                f"buy share 1h {fmt_share(self.buy_share_1h_pct)} of fill value; day bid/ask volume "
-                f"{fmt_ratio(self.bid_ask_volume_ratio_day)}",
+                f"buy share 1h {fmt_share(self.buy_share_1h_pct)}{' of fill value' if level < 2 else ''}; "
+                f"day bid/ask volume {fmt_ratio(self.bid_ask_volume_ratio_day)}",
             ]
             flags = (["warning"] if r.warning else []) + r.caution
             if self.market_warning and self.market_warning not in ("NONE", ""):
                 flags.append(f"market_warning={self.market_warning}")
             lines.append("flags: " + (", ".join(flags) if flags else "none"))
+            n = (3, 2, 1)[level]
+            if self.anomalies:  # before the indicators: if a budget cut drops a line, it is not the anomalies
+                lines.append("anomalies: " + "; ".join(a.text(q) for a in self.anomalies[:n]))
             if self.indicators is not None:
                 lines.append(self.indicators.line(short=level == 1, bare=level == 2))
-            n = (3, 2, 1)[level]
-            if self.anomalies:
-                lines.append("anomalies: " + "; ".join(a.text(q) for a in self.anomalies[:n]))
             return "\n".join(lines)
 
         return ctx.fit_to_budget(render, 3, budget)
