@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     mcp_host: str = "127.0.0.1"
     mcp_port: int = 8765
     mcp_token: SecretStr = SecretStr("")
+    # Tool results carry the data as structuredContent (with a slim outputSchema) next to the compact text. Claude
+    # Code and VS Code hand a model JSON of structuredContent instead of the text when it is present: false sends the
+    # compact text alone, which keeps those clients within the token budgets (docs/analytics-mcp.md).
+    mcp_structured_content: bool = True
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     web_token: SecretStr = SecretStr("")

@@ -117,9 +117,11 @@ async def exercise(client: Client) -> dict[str, Any]:
         assert not result.is_error, (name, args, text)
         data = result.structured_content
         assert data is not None and key in data, (name, data)
-        assert data["context"] and data["context_tokens"] > 0 and "as_of" in data and "stale" in data
-        assert "as of " in data["context"] or name == "search_markets"
-        results.append((name, args, data))
+        assert data["text_tokens"] > 0 and "as_of" in data and "stale" in data and "truncated" in data
+        # The text a model reads is the compact context, never the structured data serialised again.
+        assert "as of " in text or name == "search_markets"
+        assert not text.lstrip().startswith("{") and json.dumps(data[key], ensure_ascii=False)[:40] not in text
+        results.append((name, args, {**data, "text": text}))
     resources = await client.list_resources()
     catalog = await client.read_resource("upbit://markets")
     prompts = await client.list_prompts()
@@ -143,9 +145,9 @@ def check(outcome: dict[str, Any]) -> None:
         assert tool.output_schema is not None  # structured (pydantic) output
     by_name = {(n, json.dumps(a, ensure_ascii=False)): d for n, a, d in outcome["results"]}
     overview = by_name[("market_overview", "{}")]
-    assert overview["overview"]["markets"] == 160 and overview["context_tokens"] <= 500
+    assert overview["overview"]["markets"] == 160 and overview["text_tokens"] <= 500
     brief = by_name[("coin_brief", json.dumps({"coin": "W코인 지금 어때?"}, ensure_ascii=False))]
-    assert brief["brief"]["ref"]["market"] == "KRW-W" and brief["context_tokens"] <= 250
+    assert brief["brief"]["ref"]["market"] == "KRW-W" and brief["text_tokens"] <= 250
     candles = by_name[("candles", json.dumps({"coin": "BTC", "interval": "1m", "limit": 500}))]
     compact = candles["candles"]
     assert compact["columns"] == ["t", "open", "high", "low", "close", "volume", "value_krw", "fills"]

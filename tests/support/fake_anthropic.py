@@ -1,9 +1,10 @@
 """A local stand-in for the Anthropic Messages API: a real HTTP server the real SDK reaches through base_url.
 
 POST /v1/messages answers like the API (message object, usage with cache tokens, request-id header, error objects
-with `retry-after`); POST /v1/messages/count_tokens counts with the offline BPE. Every request is recorded (path,
-headers, JSON body, arrival time). Responses are scripted in order with `enqueue(...)`; when the script is empty
-the default answer copies the first lines of the CONTEXT it was sent, so it is grounded by construction.
+with `retry-after`); POST /v1/messages/count_tokens counts messages, system and tools with the offline BPE. Every
+request is recorded (path, headers, JSON body, arrival time). Responses are scripted in order with `enqueue(...)`;
+when the script is empty the default answer copies the first lines of the CONTEXT it was sent, so it is grounded by
+construction.
 """
 
 from __future__ import annotations
@@ -147,9 +148,12 @@ class FakeAnthropic:
         with self._lock:
             self.requests.append(record)
         if record.path == "/v1/messages/count_tokens":
-            text = json.dumps(body.get("messages", []), ensure_ascii=False) + json.dumps(body.get("system", ""))
+            if not (record.headers.get("x-api-key") or record.headers.get("authorization")):
+                record.status = 401
+                self._send(handler, 401, _error(401, "missing x-api-key or authorization header"))
+                return
             record.status = 200
-            self._send(handler, 200, {"input_tokens": count_tokens(text)})
+            self._send(handler, 200, {"input_tokens": count_request_tokens(body)})
             return
         if record.path != "/v1/messages":
             record.status = 404
@@ -229,6 +233,17 @@ class FakeAnthropic:
             handler.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout): nothing to answer
+
+
+def count_request_tokens(body: dict[str, Any]) -> int:
+    """The stand-in's count: messages, system and tools each counted by the offline BPE, summed (so the tokens a
+    `tools` list adds are exactly the count of its JSON)."""
+    parts = [json.dumps(body.get("messages", []), ensure_ascii=False)]
+    if body.get("system"):
+        parts.append(json.dumps(body["system"], ensure_ascii=False))
+    if body.get("tools"):
+        parts.append(json.dumps(body["tools"], ensure_ascii=False))
+    return sum(count_tokens(p) for p in parts)
 
 
 def _error(status: int, message: str) -> dict[str, Any]:
