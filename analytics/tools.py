@@ -53,6 +53,7 @@ class ToolOutput:
     data: dict[str, Any]
     freshness: Freshness
     truncated: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # more top-level structured keys
 
     @property
     def text_tokens(self) -> int:
@@ -66,6 +67,7 @@ class ToolOutput:
             "truncated": self.truncated,
             "text_tokens": self.text_tokens,
             data_key: self.data,
+            **self.extra,
         }
 
 
@@ -164,8 +166,13 @@ def coin_brief(conn: Conn, coin: CoinText) -> ToolOutput:
 
 def top_movers(
     conn: Conn,
-    window: Annotated[Literal["1m", "5m", "1h", "24h"], Field(description="24h = vs previous close")] = "24h",
-    direction: Annotated[Literal["gainers", "losers", "both"], Field(description="both = by |change|")] = "both",
+    window: Annotated[
+        Literal["1m", "5m", "1h", "24h", "rolling_24h"], Field(description="24h = since previous close")
+    ] = "24h",
+    direction: Annotated[
+        Literal["gainers", "losers", "both", "value", "active"],
+        Field(description="both = by |change|; value = most traded; active = most fills"),
+    ] = "both",
     limit: Annotated[int, Field(ge=1, le=50)] = 10,
     quote: Quote = "KRW",
 ) -> ToolOutput:
@@ -211,10 +218,11 @@ class CompactCandles(BaseModel):
 def candles_text(series: CandleSeries, budget: int = TEXT_BUDGET) -> tuple[str, bool]:
     """The newest candles that fit `budget`, oldest first; when some do not fit, a last line says how to page."""
     fresh = series.freshness
-    head = f"{series.market} {series.interval} candles (t UTC,open,high,low,close,value) {fresh.line()}"
+    # Space-separated: "21:40,347,347" would read as one number with thousands separators.
+    head = f"{series.market} {series.interval} candles (t UTC | open high low close value) {fresh.line()}"
     rows = [
-        f"{c.t.astimezone(UTC).strftime('%m-%d %H:%M')},{fmt_price(c.open)},{fmt_price(c.high)},{fmt_price(c.low)},"
-        f"{fmt_price(c.close)},{fmt_krw(c.value_fills_krw)}"
+        f"{c.t.astimezone(UTC).strftime('%m-%d %H:%M')} | {fmt_price(c.open)} {fmt_price(c.high)} {fmt_price(c.low)} "
+        f"{fmt_price(c.close)} {fmt_krw(c.value_fills_krw)}"
         for c in series.candles
     ]
     if not rows:
@@ -267,10 +275,12 @@ def anomalies(
     min_severity: Severity = "info",
     since_hours: Annotated[int, Field(ge=1, le=168, description="event-time look-back")] = 24,
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
+    since_minutes: Annotated[int | None, Field(ge=1, le=10080, description="overrides since_hours")] = None,
 ) -> ToolOutput:
     market = _market(conn, coin) if coin else None
     fresh = freshness(conn, market=market)
-    since = (fresh.as_of or utcnow()) - timedelta(hours=since_hours)
+    back = timedelta(minutes=since_minutes) if since_minutes else timedelta(hours=since_hours)
+    since = (fresh.as_of or utcnow()) - back
     a = an_anomalies.recent_anomalies(
         conn, market=market, since=since, status=status, min_severity=min_severity, limit=limit
     )
@@ -297,8 +307,8 @@ def search_markets(
     text = res.to_context()
     if len(matches) > 1:
         text += "\nnamed: " + ", ".join(m.market for m in matches)
-    data = {"resolution": res.model_dump(mode="json"), "matches": [m.model_dump(mode="json") for m in matches]}
-    return ToolOutput(text, data, freshness(conn))
+    matched = [m.model_dump(mode="json") for m in matches]
+    return ToolOutput(text, res.model_dump(mode="json"), freshness(conn), extra={"matches": matched})
 
 
 def cap_list(out: ToolOutput, items: list[Any], *, keep_tail: bool = False) -> None:
@@ -339,7 +349,7 @@ REGISTRY: dict[str, ToolDef] = {
         ToolDef(
             "top_movers",
             "Top movers",
-            "Markets with the largest signed % change over a window.",
+            "Top markets over a window: by signed % change, traded value or number of fills.",
             top_movers,
             "movers",
             data_doc="analytics.models.MoversResult",

@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     anthropic_max_retries: int = Field(default=3, ge=0, le=10)
     llm_max_output_tokens: int = Field(default=700, ge=16, le=8192)
     llm_max_context_tokens: int = Field(default=1_500, ge=100)
+    # `ask` with Claude tool use: every request's input (system + tool definitions + messages) stays within this.
+    llm_ask_max_input_tokens: int = Field(default=4_000, ge=500)
     report_language: Literal["ko", "en"] = "ko"
 
     # --- Alerts ---------------------------------------------------------------------------------

@@ -44,6 +44,8 @@ def output_model(tool: registry.ToolDef) -> type[BaseModel]:
         "text_tokens": (int, Field(description="tokens of the text content")),
         tool.data_key: (dict[str, Any], Field(description=tool.data_doc or "the result data")),
     }
+    if tool.name == "search_markets":
+        fields["matches"] = (list[dict[str, Any]], Field(description="every market named, in order"))
     return create_model(f"{tool.name}_result", **fields)
 
 
