@@ -246,10 +246,10 @@ def history(intent: Intent, market: str, name: str, rows: list[str], as_of: str 
     low = min(float(f[3]) for f in fields if f[3])
     if lang == "ko":
         return (
-            f"{MARK[lang]} {when(as_of, lang)} {label} 최근 {span_ko} 흐름 ({len(rows)}개 봉): "
+            f"{MARK[lang]} {when(as_of, lang)} {label} 최근 {span_ko} 흐름: "
             f"시가 {won(first_open)} → 현재 {won(last_close)}, 고가 {won(high)} · 저가 {won(low)}."
         )
     return (
-        f"{MARK[lang]} {label} over the last {span_en} ({len(rows)} candles), {when(as_of, lang)}: open "
+        f"{MARK[lang]} {label} over the last {span_en}, {when(as_of, lang)}: open "
         f"{krw(first_open)} → now {krw(last_close)} KRW, high {krw(high)}, low {krw(low)}."
     )
