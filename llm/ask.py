@@ -391,7 +391,7 @@ def ask(settings: Settings, question: str, *, client: Any = None) -> AskResult:
         if intent.kind in ("coin", "compare") and not settings.has_anthropic_key:
             # Offline, coin questions stay with the coin Q&A flow (its storage, its cost rows, its clarifications).
             return _coin_answer(settings, question, intent, started)
-        if intent.kind == "unknown":
+        if intent.kind == "unknown" and not settings.has_anthropic_key:  # Claude resolves names with search_markets
             res = resolve(conn, question)
             if res.status == "found" and res.market is not None:
                 intent = classify(question, [res.market.market])

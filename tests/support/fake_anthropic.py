@@ -42,6 +42,18 @@ class Scripted:
     retry_after: float | None = None  # seconds, sent as `retry-after`
     delay: float = 0.0  # sleep before answering (longer than the client's timeout → a timeout)
     usage: dict[str, int] | None = None  # override the computed usage
+    # Tool use: content blocks to answer with instead of text (stop_reason tool_use when any is a tool_use).
+    blocks: list[dict[str, Any]] | Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
+
+    @classmethod
+    def tool_use(cls, *calls: tuple[str, dict[str, Any]]) -> Scripted:
+        """A reply calling these tools (name, input), in one turn."""
+        return cls(
+            blocks=[
+                {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:20]}", "name": name, "input": args}
+                for name, args in calls
+            ]
+        )
 
     @classmethod
     def error(cls, status: int, *, retry_after: float | None = None) -> Scripted:
@@ -179,12 +191,22 @@ class FakeAnthropic:
                 headers["retry-after"] = f"{step.retry_after:g}"
             self._send(handler, step.status, _error(step.status, "scripted error"), headers)
             return
+        if step.blocks is not None:
+            blocks = step.blocks(body) if callable(step.blocks) else step.blocks
+            self._send(handler, 200, self._message(body, "", step.usage, blocks))
+            return
         text = step.text(body) if callable(step.text) else step.text
         if text is None:
             text = default_answer(body)
         self._send(handler, 200, self._message(body, text, step.usage))
 
-    def _message(self, body: dict[str, Any], text: str, usage: dict[str, int] | None) -> dict[str, Any]:
+    def _message(
+        self,
+        body: dict[str, Any],
+        text: str,
+        usage: dict[str, int] | None,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         system = body.get("system") or []
         system_text = system if isinstance(system, str) else "".join(b.get("text", "") for b in system)
         user_text = json.dumps(body.get("messages", []), ensure_ascii=False)
@@ -199,9 +221,11 @@ class FakeAnthropic:
                 else:
                     cache_creation = sys_tokens
                     self._seen_system.add(system_text)
+        tools_tokens = count_tokens(json.dumps(body["tools"], ensure_ascii=False)) if body.get("tools") else 0
+        content = blocks if blocks is not None else [{"type": "text", "text": text}]
         computed = {
-            "input_tokens": count_tokens(user_text) + (0 if cached else sys_tokens),
-            "output_tokens": max(1, count_tokens(text)),
+            "input_tokens": count_tokens(user_text) + (0 if cached else sys_tokens) + tools_tokens,
+            "output_tokens": max(1, count_tokens(json.dumps(content, ensure_ascii=False))),
             "cache_creation_input_tokens": cache_creation,
             "cache_read_input_tokens": cache_read,
         }
@@ -211,8 +235,8 @@ class FakeAnthropic:
             "type": "message",
             "role": "assistant",
             "model": body.get("model"),
-            "content": [{"type": "text", "text": text}],
-            "stop_reason": "end_turn",
+            "content": content,
+            "stop_reason": "tool_use" if any(b.get("type") == "tool_use" for b in content) else "end_turn",
             "stop_sequence": None,
             "usage": computed,
         }
@@ -260,6 +284,19 @@ def _validate(body: dict[str, Any]) -> str | None:
     if not isinstance(messages, list) or not messages:
         return "messages: at least one message is required"
     return None
+
+
+def tool_results(body: dict[str, Any]) -> list[str]:
+    """The tool_result contents the client sent back, oldest first."""
+    out = []
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        if isinstance(content, list):
+            for block in content:
+                if isinstance(block, dict) and block.get("type") == "tool_result":
+                    c = block.get("content")
+                    out.append(c if isinstance(c, str) else json.dumps(c, ensure_ascii=False))
+    return out
 
 
 def context_of(body: dict[str, Any]) -> str:
