@@ -28,7 +28,7 @@ from analytics.resolver import find_coins, resolve
 from analytics.tokens import count_tokens
 from db.connection import connect
 from llm import ask_text, grounding, offline
-from llm.intent import Intent, classify, language_of
+from llm.intent import Intent, about_a_coin, classify, language_of
 from llm.pricing import OFFLINE_MODEL, cost_usd
 from llm.store import CallRecord, fetch_result, insert_result, link_calls, record_call, window_lock
 from llm.usage import LLMError, Usage
@@ -100,10 +100,10 @@ class AskResult:
         return asdict(self)
 
 
-def cache_key(language: str, question: str, as_of_minute: str) -> str:
-    """Same question (normalised), same language, same minute of data → the stored answer."""
+def cache_key(language: str, question: str, as_of_minute: str, model: str) -> str:
+    """Same question (normalised), same language, same minute of data, same answerer → the stored answer."""
     norm = " ".join(question.lower().split())
-    return hashlib.sha256(f"{language}|{norm}|{as_of_minute}".encode()).hexdigest()[:40]
+    return hashlib.sha256(f"{language}|{norm}|{as_of_minute}|{model}".encode()).hexdigest()[:40]
 
 
 def _data_minute(conn: psycopg2.extensions.connection) -> str | None:
@@ -368,8 +368,11 @@ def _call_record(
 
 
 # ----------------------------------------------------------------------------------------------- the entry point
-def ask(settings: Settings, question: str, *, client: Any = None) -> AskResult:
-    """Answer any market question. Never raises on user input; Claude failures raise LLMError."""
+def ask(settings: Settings, question: str, *, client: Any = None, market: str | None = None) -> AskResult:
+    """Answer any market question. Never raises on user input; Claude failures raise LLMError.
+
+    `market` (a code) scopes a question that names no coin, e.g. one asked on that coin's dashboard page.
+    """
     started = time.monotonic()
     question = (question or "").strip()
     lang = language_of(question) if question else settings.report_language
@@ -386,6 +389,9 @@ def ask(settings: Settings, question: str, *, client: Any = None) -> AskResult:
             res = resolve(conn, question)
             return AskResult("not_found", question, _clarify(lang, "not_found", [], res.message), language=lang)
         markets = [m.market for m in find_coins(conn, question)][:5]
+        if market and about_a_coin(question, markets) and load_catalog(conn).get(market) is not None:
+            question = f"{market} {question}"
+            markets = [market]
         intent = classify(question, markets)
         base = {"intent": intent.kind, "language": lang, "markets": markets, "window": intent.window}
         if intent.kind in ("coin", "compare") and not settings.has_anthropic_key:
@@ -417,7 +423,8 @@ def ask(settings: Settings, question: str, *, client: Any = None) -> AskResult:
                 else "No ticker data yet: run `upbit-llm ingest` and `upbit-llm consume` first."
             )
             return AskResult("no_data", question, text, **base)  # type: ignore[arg-type]
-        key = cache_key(lang, question, minute)
+        answerer = settings.anthropic_model if settings.has_anthropic_key else OFFLINE_MODEL
+        key = cache_key(lang, question, minute, answerer)
         row = fetch_result(conn, KIND, key)
         if row is not None:
             return _from_row(row, question, cached=True, started=started)

@@ -272,7 +272,15 @@ _HISTORY = (
     "price action",
     "지난",
 )
-_COMPARE = ("비교", "vs", "versus", "compare", "대비", "중에", "어느 게", "which is better", "or")
+
+
+def about_a_coin(question: str, markets: list[str]) -> bool:
+    """Whether a question that names no coin is still about one ("지금 어때?" on a coin's page), i.e. it asks
+    nothing market-wide: no movers, anomalies or market words."""
+    intent = classify(question, markets)
+    return not markets and (
+        intent.kind in ("unknown", "advice") or (intent.kind == "mood" and not _has(question.lower(), *_MOOD))
+    )
 
 
 def classify(question: str, markets: list[str]) -> Intent:

@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     web_token: SecretStr = SecretStr("")
     # How often the dashboard re-reads the analytics layer for its live feed (server-sent events).
     web_refresh_seconds: float = Field(default=2.0, ge=0.2, le=300)
+    # The dashboard's Q&A waits this long for the Celery `ask` task (queue llm) before answering 504.
+    web_ask_timeout_seconds: float = Field(default=90.0, gt=0)
 
     @field_validator("upbit_quotes")
     @classmethod

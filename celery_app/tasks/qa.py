@@ -28,3 +28,21 @@ def ask_coin(self: Task, question: str, language: str | None = None) -> dict[str
         if is_transient(exc) and self.request.retries < self.max_retries:
             raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
         raise
+
+
+@app.task(name="celery_app.tasks.qa.ask", bind=True, max_retries=MAX_RETRIES)
+def ask(self: Task, question: str, language: str | None = None, market: str | None = None) -> dict[str, Any]:
+    """Answer any market question (llm.ask): Claude tool use with a key, the offline router without one.
+
+    `market` scopes a question asked on a coin's page that names no coin ("지금 어때?"). Idempotent per minute of
+    data: the same question is answered from the stored row.
+    """
+    from llm.ask import ask as ask_anything
+
+    settings = with_language(current_settings(), language)
+    try:
+        return ask_anything(settings, str(question), market=market).as_dict()
+    except Exception as exc:
+        if is_transient(exc) and self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+        raise
