@@ -382,6 +382,9 @@ def ask(settings: Settings, question: str, *, client: Any = None, market: str | 
         return AskResult("invalid", question[:80], f"question longer than {MAX_QUESTION_CHARS} characters; shorten it")
     conn = connect(settings, application_name="upbit-llm-ask")
     conn.autocommit = True
+    with conn.cursor() as cur:
+        # Like the MCP reader role: JIT compiling the tools' short queries costs up to a second each, saves nothing.
+        cur.execute("SET jit = off")
     try:
         if not load_catalog(conn).refs:
             from llm.qa import _clarify
