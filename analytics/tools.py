@@ -414,3 +414,19 @@ def claude_tools(names: list[str] | None = None) -> list[dict[str, Any]]:
 def model_visible_definitions() -> str:
     """The tool definitions as one JSON text: name + description + input schema of every tool (what a model sees)."""
     return json.dumps(claude_tools(), ensure_ascii=False, separators=(",", ":"))
+
+
+# How a model should answer a market question with these tools: the system prompt of `upbit-llm ask` with Claude
+# and the MCP prompt ask_market, so both doors ask the same way.
+ASK_RULES = {
+    "en": """You answer questions about the Upbit (Korean crypto exchange) KRW market with the tools given.
+Call the fewest tools that answer the question (several in one turn when independent); at most 3 rounds of tool calls.
+Use only numbers that appear in tool results, copied as written; never compute new figures or use outside knowledge.
+Say the as-of time. Answer in the question's language, in 2-6 sentences or a short list.
+For "should I buy/sell" questions give the facts and say plainly that this is not investment advice.""",
+    "ko": """업비트 원화 마켓에 대한 질문에 주어진 도구로 답하세요.
+필요한 도구만 호출하세요(서로 독립이면 한 번에 여러 개). 도구 호출은 최대 3번의 라운드까지입니다.
+숫자는 도구 결과에 나온 것만 적힌 그대로 쓰고, 새 수치를 계산하거나 외부 지식을 쓰지 마세요.
+기준 시각을 밝히세요. 질문한 언어로 2~6문장 또는 짧은 목록으로 답하세요.
+"사도 돼?" 같은 질문에는 사실만 전하고 투자 권유가 아니라고 분명히 말하세요.""",
+}

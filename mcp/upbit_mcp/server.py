@@ -129,6 +129,13 @@ def build_server(settings: Settings, *, pool: ReadOnlyPool | None = None) -> MCP
             "range position, buy share, caution flags and anomalies. No investment advice."
         )
 
+    @server.prompt(name="ask_market", title="Ask about the market")
+    def ask_market(question: str) -> str:
+        """Answer any question about the Upbit market with these tools (the same rules as `upbit-llm ask`)."""
+        q = question[:500]
+        korean = any("\uac00" <= ch <= "\ud7a3" for ch in q)
+        return f"{registry.ASK_RULES['ko' if korean else 'en']}\n\nQuestion: {q}"
+
     @server.prompt(name="market_briefing", title="Market briefing")
     def market_briefing(language: Literal["ko", "en"] = "ko") -> str:
         """Ask for a short briefing of the whole Upbit market."""

@@ -127,6 +127,9 @@ async def exercise(client: Client) -> dict[str, Any]:
     prompts = await client.list_prompts()
     analyze = await client.get_prompt("analyze_coin", {"coin": "웜홀"})
     briefing = await client.get_prompt("market_briefing", {"language": "en"})
+    asked = await client.get_prompt("ask_market", {"question": "지금 제일 많이 오른 코인 뭐야?"})
+    assert "지금 제일 많이 오른 코인" in asked.messages[0].content.text  # type: ignore[union-attr]
+    assert "투자 권유가 아니" in asked.messages[0].content.text  # type: ignore[union-attr]
     return {
         "tools": tools,
         "results": results,
@@ -162,7 +165,7 @@ def check(outcome: dict[str, Any]) -> None:
     summary = by_name[("latest_summary", "{}")]
     assert summary["summary"]["summary"]["text"] == "시장은 보합세"
     assert outcome["resources"] == ["upbit://markets"] and len(outcome["catalog"]) == 160
-    assert outcome["prompts"] == {"analyze_coin", "market_briefing"}
+    assert outcome["prompts"] == {"analyze_coin", "market_briefing", "ask_market"}
     assert "웜홀" in outcome["prompt_texts"][0] and "English" in outcome["prompt_texts"][1]
 
 
