@@ -117,6 +117,7 @@ async def collect(client: Any, calls: list[tuple[str, dict[str, Any]]]) -> dict[
 def collect_over_stdio(settings: Settings, calls: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     import anyio
     from mcp import Client, StdioServerParameters
+    from mcp.client.stdio import stdio_client
 
     params = StdioServerParameters(
         command=sys.executable,
@@ -126,8 +127,10 @@ def collect_over_stdio(settings: Settings, calls: list[tuple[str, dict[str, Any]
     )
 
     async def main() -> dict[str, Any]:
-        async with Client(params) as client:
-            return await collect(client, calls)
+        # The child's stderr (its start-up line, warnings) is not part of what the client receives.
+        with open(os.devnull, "w") as quiet:
+            async with Client(stdio_client(params, errlog=quiet)) as client:
+                return await collect(client, calls)
 
     return anyio.run(main)
 
