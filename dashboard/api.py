@@ -160,20 +160,16 @@ def _ask(settings: Settings, data: DataSource, market: str, question: str, lang:
     Claude itself, so a slow or failing model never holds the dashboard's threads beyond the wait."""
     from celery.exceptions import TimeoutError as CeleryTimeout
 
-    from celery_app.application import Queue, create_app
-
     ref = data.known_market(market)
     if ref is None:
         resolution = data.resolve(market)
         if resolution.status != "found" or resolution.market is None:
             raise LookupError(f"{market}: {resolution.message or 'unknown market'}")
         ref = resolution.market
-    app = _celery(settings, create_app)
+    app = _celery(settings)
     # Asked on a coin's page without naming a coin ("지금 어때?"): the task scopes it to this coin.
     result = app.send_task(
-        "celery_app.tasks.qa.ask",
-        kwargs={"question": question, "language": lang, "market": ref.market},
-        queue=Queue.LLM.value,
+        ASK_TASK, kwargs={"question": question, "language": lang, "market": ref.market}, queue=LLM_QUEUE
     )
     try:
         answer = result.get(timeout=settings.web_ask_timeout_seconds, propagate=True)
@@ -183,14 +179,22 @@ def _ask(settings: Settings, data: DataSource, market: str, question: str, lang:
     return AskResponse.model_validate(answer, from_attributes=False)
 
 
+# The task and queue by name (the contract in docs/celery-llm.md): the dashboard sits beside celery_app, not above it,
+# so it sends by name through a bare client instead of importing the worker's app.
+ASK_TASK = "celery_app.tasks.qa.ask"
+LLM_QUEUE = "llm"
 _celery_apps: dict[str, Any] = {}
 
 
-def _celery(settings: Settings, factory: Any) -> Any:
+def _celery(settings: Settings) -> Any:
     """One Celery client per broker URL for the process (connections are pooled inside)."""
+    from celery import Celery
+
     key = settings.redis_url
     if key not in _celery_apps:
-        _celery_apps[key] = factory(settings)
+        client = Celery("upbit-dashboard", broker=settings.redis_url, backend=settings.celery_backend_url)
+        client.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"])
+        _celery_apps[key] = client
     return _celery_apps[key]
 
 
