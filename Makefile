@@ -9,15 +9,17 @@ demo: bootstrap
 	.venv/bin/upbit-llm services up
 	.venv/bin/upbit-llm demo
 
-# Installs what the tests need, starts local services, runs lint and the whole test suite.
+# Installs what the tests need, starts local services, runs lint, the type checker and the whole test suite.
 test: bootstrap
 	.venv/bin/upbit-llm services up
 	.venv/bin/ruff check .
+	.venv/bin/python -m mypy
 	.venv/bin/python -m pytest -q
 
 lint: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/python -m mypy
 
 faults: bootstrap
 	.venv/bin/upbit-llm services up
@@ -35,4 +37,4 @@ services: bootstrap
 
 clean:
 	-.venv/bin/upbit-llm services down
-	rm -rf .run artifacts .pytest_cache .ruff_cache
+	rm -rf .run artifacts .pytest_cache .ruff_cache .mypy_cache

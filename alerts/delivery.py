@@ -26,9 +26,9 @@ import psycopg2.extensions
 from alerts import slack, webhook
 from alerts.event import AlertEvent, load_event
 from alerts.transport import SendOutcome, post
-from anomaly.detector import severity_rank
 from db.connection import connect
 from upbit_core.settings import Settings
+from upbit_core.severity import severity_rank
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def channels(settings: Settings) -> list[Channel]:
     slack_url = settings.slack_webhook_url.get_secret_value()
     if slack_url:
         out.append(
-            Channel("slack", slack_url, settings.slack_min_severity, slack.encode, lambda e, b: slack.headers(e))
+            Channel("slack", slack_url, settings.slack_min_severity, slack.encode, lambda e, _body: slack.headers(e))
         )
     if settings.alert_webhook_url:
         secret = settings.alert_webhook_secret.get_secret_value()
@@ -108,7 +108,7 @@ def deliver(
     return report
 
 
-def _skip_reason(conn: psycopg2.extensions.connection, settings: Settings, chan: Channel, event: AlertEvent) -> str:
+def _skip_reason(settings: Settings, chan: Channel, event: AlertEvent) -> str:
     if event.market in settings.muted_markets:
         return "muted"
     if severity_rank(event.severity) < severity_rank(chan.min_severity):
@@ -170,7 +170,7 @@ def _deliver_channel(
         )
         fresh = cur.fetchone() is not None
         if fresh:
-            reason = _skip_reason(conn, settings, chan, event)
+            reason = _skip_reason(settings, chan, event)
             if reason:
                 _set_state(cur, key, "skipped")
                 _log_attempt(cur, event, chan, key, 0, "skipped", None, reason)

@@ -9,9 +9,10 @@ import psycopg2.extensions
 
 from analytics.freshness import freshness
 from analytics.models import AnomalyItem, AnomalyList
+from upbit_core.severity import SEVERITIES
 
 MAX_ROWS = 100
-SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
+SEVERITY_ORDER = SEVERITIES  # the foundation's one scale
 Status = Literal["open", "resolved", "all"]
 
 

@@ -7,9 +7,9 @@ from datetime import date, datetime
 
 import psycopg2.extensions
 
-from ingest.ticker import FIELDS
+from upbit_core.market_fields import FIELDS
 
-# The Upbit ticker fields as Upbit sends them (DEFAULT format), as stored in ticker_latest: one list, ingest's.
+# The Upbit ticker fields as Upbit sends them (DEFAULT format), as stored in ticker_latest: the foundation's list.
 RAW_FIELDS = FIELDS
 
 

@@ -250,10 +250,10 @@ def _find(catalog: Catalog, idx: _Index, text: str, *, fuzzy: bool) -> list[Mark
                     used[k] = True
     if fuzzy:
         for i, tok in enumerate(tokens):
-            n = _norm(tok)
-            if used[i] or _is_stopword(tok) or len(n) < (2 if not n.isascii() else 4):
+            norm = _norm(tok)
+            if used[i] or _is_stopword(tok) or len(norm) < (2 if not norm.isascii() else 4):
                 continue
-            best = _fuzzy(idx, max(_variants(n), key=len))
+            best = _fuzzy(idx, max(_variants(norm), key=len))
             if best and best[0][1] >= FIND_FUZZY_ACCEPT and (len(best) < 2 or best[0][1] - best[1][1] >= FUZZY_MARGIN):
                 found.append((i, best[0][0]))
                 used[i] = True

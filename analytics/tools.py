@@ -31,6 +31,7 @@ from analytics.freshness import freshness, utcnow
 from analytics.models import CandleSeries, Freshness
 from analytics.tokens import count_tokens
 from analytics.units import fmt_krw, fmt_price
+from upbit_core.severity import Severity
 
 Conn = psycopg2.extensions.connection
 
@@ -263,9 +264,6 @@ def candles(
     out = ToolOutput(text, compact.model_dump(mode="json"), series.freshness, series.truncated or cut)
     cap_list(out, out.data["rows"], keep_tail=True)
     return out
-
-
-Severity = Literal["info", "low", "medium", "high", "critical"]
 
 
 def anomalies(

@@ -19,12 +19,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from statistics import median
 
-SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
-
-
-def severity_rank(severity: str) -> int:
-    """0 (info) .. 4 (critical); unknown strings rank lowest rather than raising."""
-    return SEVERITIES.index(severity) if severity in SEVERITIES else 0
+from upbit_core.severity import SEVERITIES as SEVERITIES
+from upbit_core.severity import severity_rank as severity_rank
 
 
 @dataclass(frozen=True)
@@ -188,7 +184,19 @@ class MarketTrack:
         track.current = minute(current)
         for r in recent:  # type: ignore[attr-defined]
             track.recent.append(
-                BucketRow(code, int(r[0]), *(float(x) for x in r[1:7]), int(r[7]), int(r[8]), int(r[9]))
+                BucketRow(
+                    code,
+                    int(r[0]),
+                    float(r[1]),
+                    float(r[2]),
+                    float(r[3]),
+                    float(r[4]),
+                    float(r[5]),
+                    float(r[6]),
+                    int(r[7]),
+                    int(r[8]),
+                    int(r[9]),
+                )
             )
         track.last_close = None if last_close is None else float(last_close)  # type: ignore[arg-type]
         track.last_trade_ms = None if last_trade_ms is None else int(last_trade_ms)  # type: ignore[call-overload]

@@ -154,8 +154,8 @@ class DetectorEngine:
         for key in sorted(self.lifecycle.episodes):
             if key == STALE_KEY:
                 continue
-            track = self.tracks.get(key)
-            price = closes.get(key) or (track.last_close if track and track.last_close else 0.0)
+            known = self.tracks.get(key)
+            price = closes.get(key) or (known.last_close if known and known.last_close else 0.0)
             act = self.lifecycle.on_price(key, price, t_ms)
             if act:
                 actions.append(act)

@@ -1,4 +1,4 @@
-"""Replay a labelled simulator run and score the detector: recall, delay, false alerts per market-day.
+"""Score the detector against a labelled simulator run: recall, delay, false alerts per market-day.
 
 Matching rules (also in docs/anomaly-alerts.md):
 - Alerts are anomalies of severity `low` or above of every kind except `data_stale` and `caution_flag`
@@ -13,15 +13,12 @@ Matching rules (also in docs/anomaly-alerts.md):
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from statistics import median
 from typing import Any
 
-from anomaly.detector import DetectorConfig
-from anomaly.scan import ScanOptions, ScanResult, run_scan
 from db.connection import connect
 from upbit_core.settings import Settings
 
@@ -170,141 +167,10 @@ def fetch_anomalies(settings: Settings) -> list[dict[str, Any]]:
                 "SELECT market, kind, severity, status, started_at, detected_at, resolved_at, resolution, metrics,"
                 " dedup_key FROM anomalies ORDER BY detected_at, market, dedup_key"
             )
-            cols = [d[0] for d in cur.description]
+            cols = [d[0] for d in cur.description or ()]
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
     finally:
         conn.close()
-
-
-@dataclass
-class ReplayRun:
-    report: EvalReport
-    scan: ScanResult
-    messages: int
-    load_seconds: float
-    scan_seconds: float
-    anomalies: list[dict[str, Any]]
-
-
-def replay_simulation(
-    settings: Settings,
-    *,
-    markets: int = 160,
-    seed: int = 1,
-    duration_s: float = 3600.0,
-    rate: float = 100.0,
-    start_ms: int = 1_767_225_600_000,
-    scan_every_s: float | None = None,
-    config: DetectorConfig | None = None,
-    plan: Any = None,
-) -> ReplayRun:
-    """Simulate a labelled run, write it with the consumer's writer into `settings`' (migrated, empty) database,
-    scan it in event time (once at the end, or every `scan_every_s` of event time like a live beat), score it."""
-    from fake_upbit.simulator import MarketSimulator
-    from ingest.catalog import store_catalog
-    from ingest.writer import write_messages
-
-    sim = MarketSimulator(markets=markets, seed=seed, start_ms=start_ms, rate=rate, events=True, plan=plan)
-    conn = connect(settings, application_name="upbit-llm-anomaly-eval")
-    scan_total = ScanResult()
-    scan_seconds = 0.0
-    loaded = 0
-    t0 = time.perf_counter()
-    try:
-        store_catalog(conn, sim.catalog())
-        batch: list[dict[str, Any]] = []
-        next_scan = start_ms + int(scan_every_s * 1000) if scan_every_s else None
-        for msg in sim.messages(duration_s):
-            if next_scan is not None and msg["trade_timestamp"] >= next_scan:
-                loaded += write_messages(conn, batch).offered
-                batch = []
-                s0 = time.perf_counter()
-                _merge(scan_total, run_scan(settings, live=False, config=config))
-                scan_seconds += time.perf_counter() - s0
-                next_scan += int(scan_every_s * 1000)  # type: ignore[operator]
-            batch.append(msg)
-        loaded += write_messages(conn, batch).offered
-    finally:
-        conn.close()
-    load_seconds = time.perf_counter() - t0 - scan_seconds
-    # Flush: the final scan sees everything except the lateness margin at the very end.
-    s0 = time.perf_counter()
-    _merge(scan_total, run_scan(settings, live=False, config=config, options=ScanOptions()))
-    scan_seconds += time.perf_counter() - s0
-    anomalies = fetch_anomalies(settings)
-    report = score(anomalies, sim.labels(), markets=markets, duration_s=duration_s)
-    return ReplayRun(report, scan_total, loaded, load_seconds, scan_seconds, anomalies)
-
-
-def _merge(total: ScanResult, part: ScanResult) -> None:
-    total.buckets_evaluated += part.buckets_evaluated
-    total.opened += part.opened
-    total.escalated += part.escalated
-    total.resolved += part.resolved
-    total.suppressed += part.suppressed
-    total.markets = max(total.markets, part.markets)
-    total.seconds += part.seconds
-
-
-def bucketize(messages: Iterable[Mapping[str, Any]], bucket_ms: int = 10_000) -> dict[int, list[Any]]:
-    """Fine buckets computed in memory from ticker dicts, exactly as the scan's SQL computes them (pure; unit
-    tests and quick threshold studies use it). Returns {bucket start ms: [BucketRow sorted by code]}."""
-    from anomaly.detector import BucketRow
-
-    acc: dict[int, dict[str, list[Any]]] = {}
-    for m in messages:
-        ts = int(m["trade_timestamp"])
-        price = float(m["trade_price"])
-        if price <= 0:
-            continue
-        value = price * float(m.get("trade_volume") or 0.0)
-        bid = m.get("ask_bid") == "BID"
-        b = ts - ts % bucket_ms
-        per = acc.setdefault(b, {})
-        r = per.get(m["code"])
-        if r is None:
-            per[m["code"]] = [price, price, price, price, value, value if bid else 0.0, 1, int(bid), {ts}]
-        else:
-            r[1] = max(r[1], price)
-            r[2] = min(r[2], price)
-            r[3] = price
-            r[4] += value
-            r[5] += value if bid else 0.0
-            r[6] += 1
-            r[7] += int(bid)
-            r[8].add(ts)
-    return {
-        b: [BucketRow(c, b, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], len(r[8])) for c, r in sorted(per.items())]
-        for b, per in sorted(acc.items())
-    }
-
-
-def run_engine(
-    buckets: Mapping[int, list[Any]], *, config: DetectorConfig | None = None, cooldown_seconds: int = 600
-) -> list[dict[str, Any]]:
-    """Run the pure engine over in-memory buckets; returns anomalies shaped like `fetch_anomalies` rows."""
-    from anomaly.engine import DetectorEngine, StepInput
-    from anomaly.lifecycle import Lifecycle
-
-    cfg = config or DetectorConfig()
-    engine = DetectorEngine(cfg, Lifecycle(cfg, cooldown_seconds))
-    out: dict[str, dict[str, Any]] = {}
-    if not buckets:
-        return []
-    first, last = min(buckets), max(buckets)
-    for t in range(first, last + cfg.bucket_ms, cfg.bucket_ms):
-        for act in engine.step(StepInput(t, list(buckets.get(t, ())))):
-            ep = act.episode
-            row = out.setdefault(
-                ep.dedup_key,
-                {"market": ep.market, "started_at": ep.started_ms, "detected_at": ep.detected_ms, "status": "open"},
-            )
-            row.update(kind=ep.kind, severity=ep.severity, metrics=dict(ep.metrics))
-            if act.op == "escalate":
-                row["status"] = "escalated"
-            elif act.op == "resolve":
-                row.update(status="resolved", resolution=act.resolution, resolved_at=act.at_ms)
-    return sorted(out.values(), key=lambda a: (a["detected_at"], a["market"]))
 
 
 def load_labels(path: str) -> list[dict[str, Any]]:

@@ -184,9 +184,9 @@ class Lifecycle:
 
     @staticmethod
     def _track_peak(ep: Episode) -> None:
-        if ep.direction > 0 and ep.last_price > ep.peak_price:
-            ep.peak_price = ep.last_price
-        elif ep.direction < 0 and (ep.peak_price <= 0 or ep.last_price < ep.peak_price):
+        rising_peak = ep.direction > 0 and ep.last_price > ep.peak_price
+        falling_trough = ep.direction < 0 and (ep.peak_price <= 0 or ep.last_price < ep.peak_price)
+        if rising_peak or falling_trough:
             ep.peak_price = ep.last_price
 
     @staticmethod

@@ -184,7 +184,7 @@ def _scan(
         wm = end
         result.watermark_to = _ts(wm)
     if live:
-        _live_stale_check(conn, settings, cfg, opts, wm, state, result)
+        _live_stale_check(conn, settings, cfg, opts, wm, result)
     _check_flags(conn, wm, result)
 
 
@@ -433,7 +433,6 @@ def _live_stale_check(
     cfg: DetectorConfig,
     opts: ScanOptions,
     wm: int,
-    state: dict[str, object],
     result: ScanResult,
 ) -> None:
     """A stopped feed produces no buckets, so event time alone cannot see it: compare arrival time with the

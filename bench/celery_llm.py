@@ -183,7 +183,7 @@ def run(
     answer = " ".join(context.splitlines()[:6])
     started = time.perf_counter()
     rounds = 200
-    for _ in range(rounds):
+    for _round in range(rounds):
         check(answer, context)
     per_check = (time.perf_counter() - started) / rounds * 1000
     figures.append(BenchFigure(AREA, "grounding check per answer", per_check, "ms", goal="< 20", met=per_check < 20))

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 
@@ -26,7 +23,7 @@ class BenchFigure:
     def ratio(self) -> float | None:
         if self.baseline_value in (None, 0):
             return None
-        return self.value / self.baseline_value  # type: ignore[operator]
+        return self.value / self.baseline_value
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -41,14 +38,3 @@ def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
     return ordered[rank - 1]
-
-
-@contextmanager
-def stopwatch() -> Iterator[list[float]]:
-    """`with stopwatch() as t: ...` then `t[0]` holds elapsed seconds."""
-    box: list[float] = []
-    start = time.perf_counter()
-    try:
-        yield box
-    finally:
-        box.append(time.perf_counter() - start)

@@ -276,6 +276,7 @@ async def _time_tools(settings: Settings, calls: int) -> dict[str, tuple[list[fl
     every fourth call), so load from other work on the machine falls on both alike."""
     import psycopg2
     from mcp import Client
+    from mcp.types import TextContent
 
     from upbit_mcp.server import build_server
 
@@ -305,7 +306,8 @@ async def _time_tools(settings: Settings, calls: int) -> dict[str, tuple[list[fl
                 for _ in range(3):  # warm-up: pool, catalog cache, buffer cache
                     result = await client.call_tool(name, args)
                     if result.is_error:
-                        raise RuntimeError(f"{label} failed: {result.content[0].text if result.content else ''}")
+                        first = result.content[0] if result.content else None
+                        raise RuntimeError(f"{label} failed: {first.text if isinstance(first, TextContent) else ''}")
                 baseline(statements, params)
                 samples: list[float] = []
                 base_samples: list[float] = []

@@ -14,6 +14,7 @@ from typing import Any
 
 from celery.schedules import crontab
 
+from celery_app.application import Queue
 from upbit_core.settings import Settings
 
 
@@ -36,32 +37,32 @@ def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "market-summary": {
             "task": "celery_app.tasks.summary.market_summary",
             "schedule": every(settings.summary_interval_seconds),
-            "options": {"queue": "llm", "expires": settings.summary_interval_seconds},
+            "options": {"queue": Queue.LLM.value, "expires": settings.summary_interval_seconds},
         },
         # Why: detect pumps, dumps and value spikes within seconds of the data; each new or escalated event is then
         # interpreted (queue llm) and alerted (queue alerts). Interval set by the anomaly issue.
         "anomaly-scan": {
             "task": "celery_app.tasks.anomalies.scan_anomalies",
             "schedule": every(settings.anomaly_scan_interval_seconds),
-            "options": {"queue": "scans", "expires": settings.anomaly_scan_interval_seconds},
+            "options": {"queue": Queue.SCANS.value, "expires": settings.anomaly_scan_interval_seconds},
         },
         # Why: materialise ohlcv_1m (plain PostgreSQL; TimescaleDB's policy does it too) so views stay cheap to read
         # and replays of old data are folded in.
         "aggregate-refresh": {
             "task": "celery_app.tasks.maintenance.refresh_aggregates",
             "schedule": every(settings.aggregate_refresh_interval_seconds),
-            "options": {"queue": "maintenance", "expires": settings.aggregate_refresh_interval_seconds},
+            "options": {"queue": Queue.MAINTENANCE.value, "expires": settings.aggregate_refresh_interval_seconds},
         },
         # Why: Upbit lists and delists markets and changes caution flags; the resolver and ingest need the catalog.
         "market-catalog-refresh": {
             "task": "celery_app.tasks.maintenance.refresh_catalog",
             "schedule": every(settings.catalog_refresh_interval_seconds),
-            "options": {"queue": "maintenance", "expires": settings.catalog_refresh_interval_seconds},
+            "options": {"queue": Queue.MAINTENANCE.value, "expires": settings.catalog_refresh_interval_seconds},
         },
         # Why: raw-tick retention in plain PostgreSQL mode and pruning of old llm_calls rows; hourly is plenty.
         "housekeeping": {
             "task": "celery_app.tasks.maintenance.housekeeping",
             "schedule": every(3600),
-            "options": {"queue": "maintenance", "expires": 3600},
+            "options": {"queue": Queue.MAINTENANCE.value, "expires": 3600},
         },
     }

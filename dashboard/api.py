@@ -71,11 +71,11 @@ class Health(BaseModel):
 
 
 def _data(request: Request) -> DataSource:
-    return request.app.state.data  # type: ignore[no-any-return]
+    return request.app.state.data
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def normalise_market(text: str) -> str:

@@ -84,7 +84,7 @@ def build_app(settings: Settings, *, pool_size: int = 4) -> FastAPI:
     hub = LiveHub(data.snapshot, settings.web_refresh_seconds)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await pages.warm(data)
         hub.start()
         log.info("dashboard started refresh_seconds=%s auth=%s", settings.web_refresh_seconds, bool(token))

@@ -61,7 +61,7 @@ async def overview_page(request: Request) -> Response:
 
 
 @router.get("/coin", response_class=HTMLResponse)
-async def coin_search(request: Request, q: str = "") -> Response:
+async def coin_search(q: str = "") -> Response:
     """The header's search box without JavaScript: /coin?q=비트코인 → /coin/비트코인 (resolved there)."""
     q = q.strip()[:100]
     return RedirectResponse("/coin/" + quote(q, safe="") if q else "/", status_code=303)

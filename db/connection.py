@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import psycopg2
 import psycopg2.extensions
@@ -65,20 +63,6 @@ def wait_for_database(settings: Settings, *, timeout: float = 30.0, dbname: str 
             log.info("waiting for database host=%s port=%s", settings.timescaledb_host, settings.timescaledb_port)
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
-
-
-@contextmanager
-def transaction(conn: psycopg2.extensions.connection) -> Iterator[psycopg2.extensions.cursor]:
-    """A cursor inside one transaction: commit on success, roll back on any error."""
-    cur = conn.cursor()
-    try:
-        yield cur
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        cur.close()
 
 
 def ensure_database(settings: Settings, dbname: str | None = None) -> bool:

@@ -96,7 +96,7 @@ def discover(folder: Path, mode: Mode) -> list[MigrationFile]:
         if variant is not None and variant != mode:
             continue
         number = int(m.group("number"))
-        candidate = MigrationFile(number, m.group("name"), path, variant)  # type: ignore[arg-type]
+        candidate = MigrationFile(number, m.group("name"), path, variant)
         previous = chosen.get(number)
         if previous is not None:
             if previous.name != candidate.name:

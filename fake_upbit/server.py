@@ -398,8 +398,7 @@ class FakeUpbitServer:
         pending_labels: list[SimEvent] | None = None
         start_wall = time.monotonic()
         first_ms: int | None = None
-        count = 0
-        for message in iterator:
+        for count, message in enumerate(iterator, 1):
             if pending_labels is None:
                 pending_labels = sorted(self.source.events(), key=lambda e: e.onset_ms)
             ts = message.get("trade_timestamp")
@@ -417,7 +416,6 @@ class FakeUpbitServer:
                 self._latest[code] = message
             await self._deliver(message, code)
             self.stats.fed += 1
-            count += 1
             if count % 512 == 0:
                 await asyncio.sleep(0)  # let senders and handshakes run even at max speed
         self.feed_done = True

@@ -1,4 +1,5 @@
-"""The Upbit ticker message: its 33 fields, SIMPLE↔DEFAULT keys, validation, message id and row conversion.
+"""The Upbit ticker message: validation, canonical bytes and message id (its 33 fields and SIMPLE↔DEFAULT keys
+are the foundation's, `upbit_core.market_fields`, re-exported here).
 
 Kafka message format (producer → consumer, documented in docs/ingest.md):
 - key   = market code (UTF-8), so one market's messages stay in order on one partition;
@@ -23,44 +24,12 @@ from typing import Any
 
 import orjson
 
-# DEFAULT name → SIMPLE key, in the order Upbit documents them (and the order of ticker_data's columns).
-SIMPLE_KEYS: dict[str, str] = {
-    "type": "ty",
-    "code": "cd",
-    "opening_price": "op",
-    "high_price": "hp",
-    "low_price": "lp",
-    "trade_price": "tp",
-    "prev_closing_price": "pcp",
-    "change": "c",
-    "change_price": "cp",
-    "signed_change_price": "scp",
-    "change_rate": "cr",
-    "signed_change_rate": "scr",
-    "trade_volume": "tv",
-    "acc_trade_volume": "atv",
-    "acc_trade_volume_24h": "atv24h",
-    "acc_trade_price": "atp",
-    "acc_trade_price_24h": "atp24h",
-    "trade_date": "tdt",
-    "trade_time": "ttm",
-    "trade_timestamp": "ttms",
-    "ask_bid": "ab",
-    "acc_ask_volume": "aav",
-    "acc_bid_volume": "abv",
-    "highest_52_week_price": "h52wp",
-    "highest_52_week_date": "h52wdt",
-    "lowest_52_week_price": "l52wp",
-    "lowest_52_week_date": "l52wdt",
-    "market_state": "ms",
-    "is_trading_suspended": "its",
-    "delisting_date": "dd",
-    "market_warning": "mw",
-    "timestamp": "tms",
-    "stream_type": "st",
-}
-FIELDS: tuple[str, ...] = tuple(SIMPLE_KEYS)
-DEFAULT_KEYS: dict[str, str] = {simple: default for default, simple in SIMPLE_KEYS.items()}
+from upbit_core.market_fields import DEFAULT_KEYS as DEFAULT_KEYS
+from upbit_core.market_fields import FIELDS as FIELDS
+from upbit_core.market_fields import SIMPLE_KEYS as SIMPLE_KEYS
+from upbit_core.market_fields import is_simple as is_simple
+from upbit_core.market_fields import to_default as to_default
+from upbit_core.market_fields import to_simple as to_simple
 
 FLOAT_FIELDS: frozenset[str] = frozenset(
     {
@@ -90,14 +59,6 @@ INT_FIELDS: frozenset[str] = frozenset({"trade_timestamp", "timestamp"})
 DATE_FIELDS: frozenset[str] = frozenset({"highest_52_week_date", "lowest_52_week_date", "delisting_date"})
 BOOL_FIELDS: frozenset[str] = frozenset({"is_trading_suspended"})
 TEXT_FIELDS: frozenset[str] = frozenset(FIELDS) - FLOAT_FIELDS - INT_FIELDS - DATE_FIELDS - BOOL_FIELDS
-# Enum-like text fields: any string passes (unknown values are data); these are the values known today.
-KNOWN_ENUMS: dict[str, frozenset[str]] = {
-    "change": frozenset({"RISE", "EVEN", "FALL"}),
-    "ask_bid": frozenset({"ASK", "BID"}),
-    "market_state": frozenset({"PREVIEW", "ACTIVE", "DELISTED"}),
-    "market_warning": frozenset({"NONE", "CAUTION"}),
-    "stream_type": frozenset({"SNAPSHOT", "REALTIME"}),
-}
 
 CODE_RE = re.compile(r"^[A-Z0-9]{2,10}-[A-Z0-9]{1,20}$")
 DATE_RE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})$")
@@ -117,23 +78,6 @@ class InvalidMessage(ValueError):
     def __init__(self, reasons: list[str]) -> None:
         super().__init__("; ".join(reasons))
         self.reasons = reasons
-
-
-def is_simple(message: Mapping[str, Any]) -> bool:
-    """True for a SIMPLE-format message (short keys)."""
-    return "cd" in message and "code" not in message
-
-
-def to_default(message: Mapping[str, Any]) -> dict[str, Any]:
-    """DEFAULT-format copy of a message (SIMPLE keys mapped; unknown keys kept as they are)."""
-    if not is_simple(message):
-        return dict(message)
-    return {DEFAULT_KEYS.get(key, key): value for key, value in message.items()}
-
-
-def to_simple(message: Mapping[str, Any]) -> dict[str, Any]:
-    """SIMPLE-format copy of a DEFAULT message (what the server sends for format=SIMPLE)."""
-    return {SIMPLE_KEYS.get(key, key): value for key, value in message.items()}
 
 
 def _is_number(value: Any) -> bool:
@@ -200,9 +144,16 @@ _get_all = operator.itemgetter(*FIELDS)
 CODE_INDEX, TRADE_TIMESTAMP_INDEX = FIELDS.index("code"), FIELDS.index("trade_timestamp")
 TIMESTAMP_INDEX = FIELDS.index("timestamp")
 _TYPE_IDX, _PRICE_IDX = FIELDS.index("type"), FIELDS.index("trade_price")
+_TYPES_OF_KIND: dict[str, set[type]] = {
+    "float": {float, int},
+    "int": {int},
+    "date": {str},
+    "bool": {bool},
+    "text": {str},
+}
 _ALLOWED_TYPES: tuple[frozenset[type], ...] = tuple(
     frozenset(
-        {"float": {float, int}, "int": {int}, "date": {str}, "bool": {bool}, "text": {str}}[_KIND_OF[f]]
+        _TYPES_OF_KIND[_KIND_OF[f]]
         | ({type(None)} if f not in ("type", "code", "trade_price", "trade_timestamp") else set())
     )
     for f in FIELDS
@@ -255,7 +206,7 @@ def fields_of(message: dict[str, Any]) -> tuple[Any, ...] | None:
     if len(message) != len(FIELDS):
         return None
     try:
-        return _get_all(message)  # type: ignore[no-any-return]
+        return _get_all(message)
     except KeyError:
         return None
 
@@ -283,7 +234,7 @@ def fields_ok(values: tuple[Any, ...]) -> bool:
     if not sum(non_negative) + sum(map(abs, plan.signed(values))) <= MAX_ABS_VALUE:
         return False
     timestamps = plan.timestamps(values)
-    if timestamps and not (MIN_TIMESTAMP_MS <= min(timestamps) and max(timestamps) <= MAX_TIMESTAMP_MS):
+    if timestamps and not (MIN_TIMESTAMP_MS <= min(timestamps) <= max(timestamps) <= MAX_TIMESTAMP_MS):
         return False
     dates = plan.dates(values)
     if dates and not _good_dates.issuperset(dates):
@@ -341,7 +292,7 @@ def validate(message: Any) -> dict[str, Any]:
     reasons = validation_errors(message)
     if reasons:
         raise InvalidMessage(reasons)
-    return message  # type: ignore[no-any-return]
+    return message
 
 
 def canonical_bytes(message: Mapping[str, Any]) -> bytes:
@@ -356,19 +307,3 @@ def message_id_from_canonical(data: bytes) -> uuid.UUID:
 def message_id(message: Mapping[str, Any]) -> uuid.UUID:
     """128-bit identity of the whole message: equal messages share it, fills in one millisecond do not."""
     return message_id_from_canonical(canonical_bytes(message))
-
-
-def event_time(message: Mapping[str, Any]) -> dt.datetime:
-    return dt.datetime.fromtimestamp(message["trade_timestamp"] / 1000, tz=dt.UTC)
-
-
-def to_row(message: Mapping[str, Any], received_at_ms: int | None = None) -> dict[str, Any]:
-    """A validated DEFAULT message as a ticker_data row (column → Python value); unknown keys go to `extra`."""
-    row: dict[str, Any] = {"time": event_time(message), "msg_id": message_id(message)}
-    for name in FIELDS:
-        row[name] = message.get(name)
-    received = received_at_ms if received_at_ms is not None else message.get("timestamp")
-    row["received_at"] = dt.datetime.fromtimestamp(received / 1000, tz=dt.UTC) if received else None
-    extra = {k: v for k, v in message.items() if k not in SIMPLE_KEYS}
-    row["extra"] = extra or None
-    return row

@@ -168,10 +168,6 @@ class WriteResult:
     rejected: list[DeadLetter] = field(default_factory=list)
 
 
-class _RowRejected(Exception):
-    pass
-
-
 _TRANSIENT = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 

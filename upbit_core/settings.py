@@ -16,6 +16,8 @@ from urllib.parse import quote
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from upbit_core.severity import Severity
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Placeholder secrets from .env.example; refused outside development (full-stack-fastapi-template's rule).
@@ -101,10 +103,10 @@ class Settings(BaseSettings):
 
     # --- Alerts ---------------------------------------------------------------------------------
     slack_webhook_url: SecretStr = SecretStr("")
-    slack_min_severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
+    slack_min_severity: Severity = "medium"
     alert_webhook_url: str = ""
     alert_webhook_secret: SecretStr = SecretStr("")
-    webhook_min_severity: Literal["info", "low", "medium", "high", "critical"] = "low"
+    webhook_min_severity: Severity = "low"
     # Comma separated market codes whose alerts are muted on every channel.
     alert_mutes: str = ""
     alert_cooldown_seconds: int = Field(default=600, ge=0)

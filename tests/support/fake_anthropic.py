@@ -195,10 +195,9 @@ class FakeAnthropic:
             blocks = step.blocks(body) if callable(step.blocks) else step.blocks
             self._send(handler, 200, self._message(body, "", step.usage, blocks))
             return
-        text = step.text(body) if callable(step.text) else step.text
-        if text is None:
-            text = default_answer(body)
-        self._send(handler, 200, self._message(body, text, step.usage))
+        scripted = step.text(body) if callable(step.text) else step.text
+        reply = default_answer(body) if scripted is None else scripted
+        self._send(handler, 200, self._message(body, reply, step.usage))
 
     def _message(
         self,

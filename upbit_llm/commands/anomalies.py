@@ -42,7 +42,7 @@ def fetch(settings: Settings, since: datetime, limit: int) -> list[dict[str, Any
                 " interpretation FROM anomalies WHERE detected_at >= %s ORDER BY detected_at DESC, id DESC LIMIT %s",
                 (since, max(1, limit)),
             )
-            cols = [d[0] for d in cur.description]
+            cols = [d[0] for d in cur.description or ()]
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
     finally:
         conn.close()

@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the URLs as JSON at start")
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, _settings: Settings) -> int:
     from fake_upbit.server import FakeUpbitServer, Faults
     from fake_upbit.simulator import EventPlan
     from fake_upbit.sources import FileSource, SimulatedSource

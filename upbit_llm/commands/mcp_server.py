@@ -2,33 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
+from upbit_mcp.launch import add_arguments, run
 
-from upbit_core.settings import Settings
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
-    parser.add_argument("--host", default=None, help="HTTP bind address (default MCP_HOST, 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=None, help="HTTP port (default MCP_PORT)")
-
-
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    from upbit_mcp.http import InsecureBind, serve_http
-    from upbit_mcp.server import build_server
-
-    if args.transport == "stdio":
-        # stdout carries the protocol; everything for people goes to stderr.
-        print(f"upbit MCP server on stdio (database {settings.timescaledb_dbname})", file=sys.stderr)
-        build_server(settings).run("stdio")
-        return 0
-    host = args.host or settings.mcp_host
-    port = args.port or settings.mcp_port
-    try:
-        print(f"upbit MCP server on http://{host}:{port}/mcp", file=sys.stderr)
-        serve_http(settings, host, port)
-    except InsecureBind as exc:
-        print(f"mcp: {exc}", file=sys.stderr)
-        return 2
-    return 0
+__all__ = ["add_arguments", "run"]

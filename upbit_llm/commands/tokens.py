@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from upbit_core.settings import Settings
 from upbit_llm.output import print_json, print_table
@@ -25,14 +26,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.tokens import count_tokens_api
     from db.connection import DatabaseUnavailable, connect
 
-    api_counter = None
+    api_counter: Callable[[str], int | None] | None = None
     if settings.has_anthropic_key:
         key = settings.anthropic_api_key.get_secret_value()
 
-        def api_counter(text: str) -> int | None:
+        def count_with_api(text: str) -> int | None:
             return count_tokens_api(
                 text, api_key=key, model=settings.anthropic_model, base_url=settings.anthropic_base_url
             )
+
+        api_counter = count_with_api
 
     try:
         conn = connect(settings, application_name="upbit-llm-tokens")
