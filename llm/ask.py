@@ -506,7 +506,8 @@ def _produce(
         log.warning("ask answer not grounded issues=%s", report.describe())
     from analytics.freshness import freshness
 
-    fresh_as_of = as_of or (freshness(conn).as_of.isoformat() if freshness(conn).as_of else None)
+    latest = freshness(conn).as_of if as_of is None else None
+    fresh_as_of = as_of or (latest.isoformat() if latest else None)
     payload = {
         "intent": intent.as_dict(),
         "tool_calls": [asdict(c) for c in calls],
