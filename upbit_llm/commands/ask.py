@@ -42,9 +42,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     flagged = "" if answer.grounded else "  [FLAGGED: some numbers are not in the data]"
     cached = " (stored answer)" if answer.cached else ""
     tools = ", ".join(c["name"] for c in answer.tool_calls) or "-"
+    own = (answer.latency_ms or 0) - (answer.model_latency_ms or 0)
     print(
         f"\nas of {answer.as_of} · {answer.model}{cached} · {answer.input_tokens} in / {answer.output_tokens} out "
         f"tokens · ${answer.cost_usd:.6f}{flagged}\nintent {answer.intent} · window {answer.window or '-'} · "
-        f"tools {tools}"
+        f"tools {tools} · {answer.rounds} round(s) · {own} ms excl. the model"
     )
     return 0
