@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 from typing import Any
@@ -81,7 +82,7 @@ def run(settings: Settings, *, quick: bool = False) -> list[BenchFigure]:
             goal="<= 500",
             met=percentile(offline_ms, 95) <= 500,
             note=f"p50 {statistics.median(offline_ms):.0f} ms over {len(QUESTIONS)} questions (uncached; router + "
-            f"tools + text + number check + store); {data}",
+            f"tools + text + number check + store); load average {os.getloadavg()[0]:.1f}; {data}",
         )
     ]
 
