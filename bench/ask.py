@@ -57,6 +57,10 @@ def run(settings: Settings, *, quick: bool = False) -> list[BenchFigure]:
     from llm.ask import CACHE_MINIMUM_TOKENS, SYSTEM, ask, request_tokens
     from llm.pricing import cost_usd
     from llm.usage import Usage
+    from upbit_core.settings import PROJECT_ROOT
+
+    if str(PROJECT_ROOT) not in sys.path:  # the Messages API stand-in lives with the tests (repository checkout)
+        sys.path.insert(0, str(PROJECT_ROOT))
     from tests.support.fake_anthropic import FakeAnthropic, Scripted, tool_results
 
     bs = settings.model_copy(
