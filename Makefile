@@ -1,5 +1,5 @@
 # The two commands of the Quick start: `make demo` and `make test`.
-.PHONY: bootstrap demo test lint faults bench migrate services clean
+.PHONY: bootstrap demo test lint faults fuzz bench migrate services clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -24,6 +24,10 @@ lint: bootstrap
 faults: bootstrap
 	.venv/bin/upbit-llm services up
 	.venv/bin/python -m pytest -q -m faults tests/faults
+
+# `make test` fuzzes both decoders with FUZZ_EXAMPLES=300 (a few seconds); this is the longer run.
+fuzz: bootstrap
+	FUZZ_EXAMPLES=20000 .venv/bin/python -m pytest -q tests/unit/test_fuzz_decoders.py
 
 bench: bootstrap
 	.venv/bin/upbit-llm services up

@@ -64,6 +64,10 @@ def channels(settings: Settings) -> list[Channel]:
         )
     if settings.alert_webhook_url:
         secret = settings.alert_webhook_secret.get_secret_value()
+        if not secret and settings.environment == "production":
+            # Settings refuse this at start-up; kept here too so no code path sends an unsigned alert in production.
+            log.error("webhook channel off: ALERT_WEBHOOK_SECRET is empty and production sends signed webhooks only")
+            return out
         out.append(
             Channel(
                 "webhook",

@@ -4,7 +4,8 @@ Body (UTF-8 JSON, identical on every retry of one event version):
     {"type": "anomaly.opened" | "anomaly.escalated" | "anomaly.resolved",
      "idempotency_key": "anomaly-<id>-v<version>-webhook", "version": 1|2|3,
      "anomaly": {"id", "market", "korean_name", "kind", "severity", "status", "started_at", "detected_at",
-                 "resolved_at", "resolution", "metrics": {...units in the key names...}, "interpretation": {...}|null}}
+                 "resolved_at", "resolution", "metrics": {...units in the key names...}, "interpretation": {...}|null,
+                 "numbers_verified": true|false|null (false: the interpretation's figures failed verification)}}
 Headers:
     X-Upbit-LLM-Timestamp: unix seconds when this attempt was signed
     X-Upbit-LLM-Signature: "v1=" + hex(HMAC_SHA256(secret, "<timestamp>." + raw body))
@@ -46,6 +47,7 @@ def build_body(event: AlertEvent) -> dict[str, Any]:
             "resolution": event.resolution,
             "metrics": event.metrics,
             "interpretation": event.interpretation,
+            "numbers_verified": event.numbers_verified,
         },
     }
 

@@ -1,4 +1,4 @@
-"""Candles of one market at 1m/5m/1h, built from the 1-minute aggregate over a bounded range."""
+"""Candles of one market at 1m/5m/1h/1d, built from the 1-minute aggregate over a bounded range."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ from analytics.models import Candle, CandleSeries, Interval
 from analytics.resolver import resolve_market
 
 MAX_CANDLES = 500
-STEP = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "1h": timedelta(hours=1)}
+STEP = {
+    "1m": timedelta(minutes=1),
+    "5m": timedelta(minutes=5),
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),  # UTC midnight = 09:00 KST, where Upbit's own daily candles start
+}
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # the same origin as the ohlcv_5m / ohlcv_1h views
 
 

@@ -10,7 +10,7 @@ import psycopg2.extensions
 from analytics.catalog import Catalog
 from analytics.units import change_pct, fraction_to_pct
 
-WINDOW_MINUTES = {"1m": 1, "5m": 5, "1h": 60, "rolling_24h": 1440}
+WINDOW_MINUTES = {"1m": 1, "5m": 5, "1h": 60, "24h": 1440, "rolling_24h": 1440}
 # How far before the window start to look for the last trade of a quiet market (older → "n/a").
 LOOKBACK = timedelta(hours=24)
 # Most markets trade every few minutes: their reference is found in one range read over this many minutes.

@@ -23,6 +23,7 @@ from analytics import anomalies as an_anomalies
 from analytics import candles as an_candles
 from analytics import coin as an_coin
 from analytics import context as ctx
+from analytics import indicators as an_indicators
 from analytics import movers as an_movers
 from analytics import overview as an_overview
 from analytics import resolver as an_resolver
@@ -309,6 +310,17 @@ def search_markets(
     return ToolOutput(text, res.model_dump(mode="json"), freshness(conn), extra={"matches": matched})
 
 
+def indicators(
+    conn: Conn,
+    coin: CoinText,
+    interval: Annotated[Literal["1m", "5m", "1h", "1d"], Field(description="candle size")] = "1h",
+    include_open: Annotated[bool, Field(description="also use the unfinished candle")] = False,
+) -> ToolOutput:
+    ind = an_indicators.indicators(conn, _market(conn, coin), interval, include_open=include_open)
+    fresh = ind.freshness or freshness(conn, market=ind.market)
+    return ToolOutput(ind.to_context(), ind.model_dump(mode="json"), fresh)
+
+
 def cap_list(out: ToolOutput, items: list[Any], *, keep_tail: bool = False) -> None:
     """Drop list items (from the end, or from the start when keep_tail) until the data fits MAX_RESULT_BYTES."""
     while items and len(json.dumps(out.data, ensure_ascii=False).encode()) > MAX_RESULT_BYTES:
@@ -347,7 +359,8 @@ REGISTRY: dict[str, ToolDef] = {
         ToolDef(
             "top_movers",
             "Top movers",
-            "Top markets over a window: by signed % change, traded value or number of fills.",
+            "Top markets over a window (24h = since Upbit's previous close, 09:00 KST): by signed % change, traded "
+            "value or number of fills.",
             top_movers,
             "movers",
             data_doc="analytics.models.MoversResult",
@@ -360,6 +373,17 @@ REGISTRY: dict[str, ToolDef] = {
             candles,
             "candles",
             data_doc="CompactCandles: columns + one CSV row per candle (exact floats)",
+            examples={"coin": "KRW-BTC"},
+        ),
+        ToolDef(
+            "indicators",
+            "Technical indicators",
+            "RSI(14), MACD(12,26,9), Bollinger(20,2) %B/bandwidth, SMA/EMA 20/50/200, volume vs 20-candle average "
+            "for one coin at its last closed candle, each labelled with its interval.",
+            indicators,
+            "indicators",
+            budget=ctx.INDICATORS_BUDGET,
+            data_doc="analytics.models.IndicatorSet (docs/indicators.md)",
             examples={"coin": "KRW-BTC"},
         ),
         ToolDef(

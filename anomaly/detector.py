@@ -34,10 +34,21 @@ class DetectorConfig:
     windows: tuple[int, ...] = (1, 3, 6)  # buckets: 10 s, 30 s, 60 s
     # Liquidity: fills in the trailing window (a market that trades a few times an hour is dust) and the value
     # that must actually change hands in the window for an alert (KRW).
-    min_baseline_fills: int = 60
+    min_baseline_fills: int = 30
+    # A thin market (fewer fills than that, but some) is still judged in a bucket with a rush of this many taker
+    # orders in 20 s: real pumps target coins that trade a few times an hour, and waiting for a full minute of
+    # history costs the first minute of the pump.
+    thin_min_fills: int = 5
+    thin_rush_orders: int = 40
     min_alert_value_krw: float = 3_000_000.0
     min_spike_orders: int = 8
     value_spike_order_ratio: float = 4.0
+    # A crowd: this many taker orders in the window and this many times the market's normal order rate. Medium+
+    # needs a crowd — on real illiquid books one whale order or a handful of them spike value ×10–100 several times
+    # a day; a pump is hundreds of people buying in the same seconds (real tapes: 30–1,900 orders in 10–30 s).
+    crowd_min_orders: tuple[int, ...] = (20, 35, 60)  # per window (10/30/60 s): a rush, not a busy minute
+    crowd_order_ratio: float = 8.0
+    crowd_side_margin_pct: float = 10.0  # a pump's crowd buys: BID share of value >= 60 % (a dump's <= 40 %)
     # Floor of the per-bucket baseline value (≈ 430 M KRW a day), so a quiet market's median of ~0 cannot make any
     # trade a "spike". Kept low on purpose: pumps target small caps, which trade a few hundred million KRW a day.
     baseline_floor_krw: float = 50_000.0
@@ -281,11 +292,14 @@ def compute_features(track: MarketTrack, t_ms: int) -> Features | None:
     """Features of the bucket just advanced, or None when the market is too young or too illiquid to judge."""
     cfg = track.cfg
     base = track.baseline(t_ms)
-    if base.fills_in_window < cfg.min_baseline_fills or base.data_minutes < cfg.warmup_minutes:
+    if base.data_minutes < cfg.warmup_minutes or base.fills_in_window < cfg.thin_min_fills:
         return None
     recent = list(track.recent)
     cur = recent[-1]
     if cur.start_ms != t_ms or cur.close <= 0:
+        return None
+    # The rush is counted over the last two buckets: one that straddles a bucket edge is still one rush.
+    if base.fills_in_window < cfg.min_baseline_fills and sum(b.orders for b in recent[-2:]) < cfg.thin_rush_orders:
         return None
     value: dict[int, float] = {}
     ratio: dict[int, float] = {}
@@ -348,9 +362,12 @@ def market_context(features: list[Features], cfg: DetectorConfig) -> MarketConte
                 down_k += 1
         up, down = max(up, up_k), max(down, down_k)
     med_pct: dict[int, float] = {}
+    # Too few liquid markets to define "the market" (a quote with three coins, a single-market replay): the median
+    # would be the coin itself and cancel its own move, so nothing is subtracted.
+    crowd = len(features) >= cfg.market_move_min_markets
     for w in cfg.windows:
         vals = [p for f in features if (p := f.pct.get(w)) is not None]
-        med_pct[w] = median(vals) if vals else 0.0
+        med_pct[w] = median(vals) if vals and crowd else 0.0
     ratios = [max(f.rel_ratio[w] for w in cfg.windows[:2]) for f in features]
     need = max(cfg.market_move_min_markets, math.ceil(cfg.market_move_min_share * len(features)))
     direction = 0
@@ -360,7 +377,9 @@ def market_context(features: list[Features], cfg: DetectorConfig) -> MarketConte
         direction = -1
     surging = sum(1 for r in ratios if r >= cfg.market_surge_ratio)
     surge = bool(features) and surging >= need
-    return MarketContext(len(features), up, down, med_pct, median(ratios) if ratios else 1.0, direction, surge)
+    return MarketContext(
+        len(features), up, down, med_pct, median(ratios) if ratios and crowd else 1.0, direction, surge
+    )
 
 
 @dataclass(frozen=True)
@@ -376,11 +395,18 @@ class Trigger:
     metrics: dict[str, object] = field(default_factory=dict)
 
 
-def _severity(move_pct: float, ratio: float, price_signal: bool) -> str:
+def _severity(move_pct: float, ratio: float, price_signal: bool, crowd: bool = True) -> str:
     """Severity from the size of the move and of the value surge (docs/anomaly-alerts.md has the table).
 
-    A value-only bump under 12x its normal (no price signal) is `info`: recorded and listed, not alerted."""
+    A value-only bump under 12x its normal (no price signal) is `info`: recorded and listed, not alerted. Without a
+    crowd of taker orders nothing is more than `low`: a whale's block trade is not what a trader wants in Slack."""
     move = abs(move_pct)
+    if not crowd:
+        return "low" if price_signal or ratio >= 20 else "info"
+    if not price_signal:
+        # Traded value alone, even from a crowd, is what real illiquid books do several times a day (news, a
+        # listing elsewhere, an index rebalance): listed and sent to the webhook, not to Slack.
+        return "low" if ratio >= 12 else "info"
     if move >= 20 or (move >= 10 and ratio >= 30):
         return "critical"
     if move >= 10 or ratio >= 50 or (move >= 5 and ratio >= 20):
@@ -458,7 +484,19 @@ def classify(f: Features, ctx: MarketContext, cfg: DetectorConfig) -> Trigger | 
         move = f.pct[k] or 0.0
         direction = 0
         kind = "buy_burst"
-    severity = _severity(move if best_price is not None else 0.0, top_ratio, best_price is not None)
+    crowd_orders = max(f.orders[w] - cfg.crowd_order_ratio * f.baseline.orders_per_bucket * w for w in cfg.windows)
+    # The crowd must push the way the price goes: a pump is a rush of market *buys* (a dump of market sells) in
+    # the same window — a whale's sweep, a market maker refilling, or a crowd on both sides is not.
+    pushing = 50.0 + cfg.crowd_side_margin_pct
+    crowd = any(
+        f.orders[w] >= max(n, cfg.crowd_order_ratio * f.baseline.orders_per_bucket * w)
+        and (
+            best_price is None
+            or (f.buy_share_pct[w] >= pushing if best_price[2] > 0 else f.buy_share_pct[w] <= 100.0 - pushing)
+        )
+        for w, n in zip(cfg.windows, cfg.crowd_min_orders, strict=False)
+    )
+    severity = _severity(move if best_price is not None else 0.0, top_ratio, best_price is not None, crowd)
     bucket_s = cfg.bucket_seconds
     metrics: dict[str, object] = {
         "window_seconds": k * bucket_s,
@@ -473,6 +511,8 @@ def classify(f: Features, ctx: MarketContext, cfg: DetectorConfig) -> Trigger | 
         "baseline_orders": round(f.baseline.orders_per_bucket * k, 2),
         "baseline_fills": round(f.baseline.fills_per_bucket * k, 2),
         "volatility_1m_pct": round(f.baseline.sigma_1m * 100, 3),
+        "crowd": crowd,
+        "excess_orders": round(crowd_orders, 1),
         "price": f.close,
         "signals": [
             s

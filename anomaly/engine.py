@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 from anomaly.detector import (
     BucketRow,
@@ -39,8 +39,17 @@ class DetectorEngine:
     long-running one would: results do not depend on when or how often scans run.
     """
 
-    def __init__(self, cfg: DetectorConfig, lifecycle: Lifecycle, stale_until_ms: int | None = None) -> None:
+    def __init__(
+        self,
+        cfg: DetectorConfig,
+        lifecycle: Lifecycle,
+        stale_until_ms: int | None = None,
+        quote_rates: Mapping[str, float] | None = None,
+    ) -> None:
         self.cfg = cfg
+        # KRW per unit of each quote currency when the KRW-<quote> market has not traded yet (the live rate, the
+        # last close of KRW-BTC / KRW-USDT in event time, wins): money thresholds are in KRW for every quote.
+        self.quote_rates: dict[str, float] = {"KRW": 1.0, **dict(quote_rates or {})}
         self.lifecycle = lifecycle
         self.tracks: dict[str, MarketTrack] = {}
         self.silent_buckets = 0  # consecutive buckets without a single fill on any market
@@ -66,8 +75,35 @@ class DetectorEngine:
         started = state.get("silence_started_ms")
         self.silence_started_ms = int(started) if isinstance(started, int | float) else None
 
+    def krw_rate(self, quote: str) -> float | None:
+        """KRW per unit of `quote` as of the buckets advanced so far (None: unknown, the market is not judged)."""
+        if quote == "KRW":
+            return 1.0
+        track = self.tracks.get(f"KRW-{quote}")
+        if track is not None and track.last_close:
+            return track.last_close
+        return self.quote_rates.get(quote)
+
+    def _to_krw(self, rows: Iterable[BucketRow]) -> list[BucketRow]:
+        """Values of BTC-/USDT-quoted markets in KRW at the rate known before this bucket (deterministic: the
+        rate never depends on the order of markets inside a bucket)."""
+        out: list[BucketRow] = []
+        rates: dict[str, float | None] = {}
+        for r in rows:
+            quote = r.code.split("-", 1)[0]
+            if quote == "KRW":
+                out.append(r)
+                continue
+            if quote not in rates:
+                rates[quote] = self.krw_rate(quote)
+            rate = rates[quote]
+            if rate is None:
+                continue
+            out.append(replace(r, value=r.value * rate, buy_value=r.buy_value * rate))
+        return out
+
     def _advance(self, t_ms: int, rows: Iterable[BucketRow]) -> int:
-        by_code = {r.code: r for r in rows}
+        by_code = {r.code: r for r in self._to_krw(rows)}
         for code in by_code:
             if code not in self.tracks:
                 self.tracks[code] = MarketTrack(code, self.cfg)
@@ -136,15 +172,20 @@ class DetectorEngine:
             f = compute_features(track, t_ms)
             if f is not None:
                 feats.append(f)
-        ctx = market_context(feats, cfg)
+        # Markets are judged against their own quote's market: a BTC move shifts every BTC-quoted price at once.
+        by_quote: dict[str, list[Features]] = {}
+        for f in feats:
+            by_quote.setdefault(f.code.split("-", 1)[0], []).append(f)
+        contexts = {q: market_context(fs, cfg) for q, fs in by_quote.items()}
         if not suppressed:
+            ctx = contexts.get("KRW") or market_context([], cfg)
             mt = market_trigger(ctx, cfg)
             if mt is not None:
                 act = self.lifecycle.on_trigger(mt, t_ms)
                 if act:
                     actions.append(act)
             for f in feats:
-                trig = classify(f, ctx, cfg)
+                trig = classify(f, contexts[f.code.split("-", 1)[0]], cfg)
                 if trig is not None:
                     act = self.lifecycle.on_trigger(trig, t_ms)
                     if act:

@@ -19,8 +19,10 @@ from datetime import UTC, datetime
 from statistics import median
 from typing import Any
 
+from anomaly.detector import DetectorConfig
 from db.connection import connect
 from upbit_core.settings import Settings
+from upbit_core.severity import severity_rank
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,20 @@ class EvalReport:
     market_days: float
     outcomes: list[LabelOutcome] = field(default_factory=list)
     false_examples: list[dict[str, Any]] = field(default_factory=list)
+    p95_delay_s: float | None = None
+    # false alerts per severity (low / medium / high / critical) and the medium+ alerts (what Slack gets)
+    false_by_severity: dict[str, int] = field(default_factory=dict)
+    alerts_medium_plus: int = 0
+    true_medium_plus: int = 0
+    early_warnings: int = 0
+
+    @property
+    def false_medium_plus(self) -> int:
+        return self.alerts_medium_plus - self.true_medium_plus
+
+    @property
+    def precision_medium_plus(self) -> float | None:
+        return self.true_medium_plus / self.alerts_medium_plus if self.alerts_medium_plus else None
 
     @property
     def recall(self) -> float:
@@ -80,6 +96,15 @@ class EvalReport:
             "market_days": round(self.market_days, 3),
             "false_alerts_per_market_day": round(self.false_per_market_day, 3),
             "missed": [o.event_id for o in self.outcomes if not o.caught],
+            "p95_delay_s": self.p95_delay_s,
+            "early_warnings": self.early_warnings,
+            "false_by_severity": dict(self.false_by_severity),
+            "false_medium_plus_per_market_day": round(self.false_medium_plus / self.market_days, 3)
+            if self.market_days
+            else 0.0,
+            "precision_medium_plus_pct": None
+            if self.precision_medium_plus is None
+            else round(100 * self.precision_medium_plus, 1),
             "false_examples": self.false_examples[:10],
         }
 
@@ -90,49 +115,84 @@ def _ms(value: Any) -> int:
     return int(value)
 
 
+def alert_events(a: Mapping[str, Any]) -> list[tuple[int, str]]:
+    """(event ms, severity) of every alert version an anomaly sent: the opening and each escalation."""
+    raw = a.get("metrics")
+    metrics: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    raw_detail = metrics.get("detail")
+    detail: dict[str, Any] = raw_detail if isinstance(raw_detail, dict) else {}
+    escalations = metrics.get("escalations") or detail.get("escalations") or []
+    opened = str(metrics.get("opened_severity") or detail.get("opened_severity") or a["severity"])
+    events = [(_ms(a["detected_at"]), opened)]
+    events += [(int(e[0]), str(e[1])) for e in escalations if isinstance(e, list | tuple) and len(e) == 2]
+    return [(t, s) for t, s in events if s != "info"]
+
+
 def score(
-    anomalies: Sequence[Mapping[str, Any]], labels: Iterable[Mapping[str, Any]], *, markets: int, duration_s: float
+    anomalies: Sequence[Mapping[str, Any]],
+    labels: Iterable[Mapping[str, Any]],
+    *,
+    markets: int,
+    duration_s: float,
+    early_tolerance_ms: int = EARLY_TOLERANCE_MS,
+    warning_window_ms: int = 0,
 ) -> EvalReport:
-    """Pure scoring of detected anomalies against labels (see the module docstring for the rules)."""
+    """Pure scoring of detected anomalies against labels (see the module docstring for the rules).
+
+    `early_tolerance_ms`: how long before the labelled onset an alert still catches the label (minute-resolution
+    labels of real pumps: 60 s). `warning_window_ms`: alerts on the label's market in the window before that are
+    early warnings (pre-pump accumulation) — counted separately, neither caught nor false."""
     labels = list(labels)
     alerts = sorted(
-        (a for a in anomalies if a["kind"] not in NOT_ALERTS and a["severity"] != "info"),
+        (a for a in anomalies if a["kind"] not in NOT_ALERTS and alert_events(a)),
         key=lambda a: (_ms(a["detected_at"]), str(a["market"])),
     )
     anomalous = [lab for lab in labels if lab.get("anomalous")]
     outcomes: list[LabelOutcome] = []
     within = {30: 0, 60: 0, 120: 0}
     delays: list[float] = []
+    early_warnings = 0
     for lab in anomalous:
         onset, end = int(lab["onset_ms"]), int(lab["end_ms"])
-        hits = [
-            a
+        hits = sorted(
+            (t, sev, a)
             for a in alerts
-            if a["market"] == lab["market"] and onset - EARLY_TOLERANCE_MS <= _ms(a["detected_at"]) <= end
-        ]
+            if a["market"] == lab["market"]
+            for t, sev in [(t, s) for t, s in alert_events(a) if onset - early_tolerance_ms <= t <= end]
+        )
+        early_warnings += sum(
+            1
+            for a in alerts
+            if a["market"] == lab["market"]
+            and onset - early_tolerance_ms - warning_window_ms <= _ms(a["detected_at"]) < onset - early_tolerance_ms
+        )
         if hits:
-            first = hits[0]
-            delay = max(0.0, (_ms(first["detected_at"]) - onset) / 1000)
+            t, sev, first = hits[0]
+            delay = max(0.0, (t - onset) / 1000)
             delays.append(delay)
             for s in within:
                 if delay <= s:
                     within[s] += 1
             outcomes.append(
-                LabelOutcome(
-                    lab["event_id"], lab["market"], lab["kind"], onset, True, delay, first["kind"], first["severity"]
-                )
+                LabelOutcome(lab["event_id"], lab["market"], lab["kind"], onset, True, delay, first["kind"], sev)
             )
         else:
             outcomes.append(LabelOutcome(lab["event_id"], lab["market"], lab["kind"], onset, False, None))
     false: list[dict[str, Any]] = []
+    false_sev = {s: 0 for s in ("low", "medium", "high", "critical")}
+    medium_plus = true_medium_plus = 0
     for a in alerts:
         t = _ms(a["detected_at"])
         ok = any(
             a["market"] == lab["market"]
-            and int(lab["onset_ms"]) - EARLY_TOLERANCE_MS <= t <= int(lab["end_ms"]) + TAIL_MS
+            and int(lab["onset_ms"]) - early_tolerance_ms - warning_window_ms <= t <= int(lab["end_ms"]) + TAIL_MS
             for lab in anomalous
         )
+        loud = severity_rank(str(a["severity"])) >= severity_rank("medium")
+        medium_plus += loud
+        true_medium_plus += loud and ok
         if not ok:
+            false_sev[str(a["severity"])] = false_sev.get(str(a["severity"]), 0) + 1
             false.append(
                 {
                     "market": a["market"],
@@ -155,7 +215,21 @@ def score(
         market_days=markets * duration_s / 86_400,
         outcomes=outcomes,
         false_examples=false,
+        p95_delay_s=round(_quantile(delays, 0.95), 1) if delays else None,
+        early_warnings=early_warnings,
+        false_by_severity=false_sev,
+        alerts_medium_plus=medium_plus,
+        true_medium_plus=true_medium_plus,
     )
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated quantile (numpy's default), without numpy."""
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def fetch_anomalies(settings: Settings) -> list[dict[str, Any]]:
@@ -171,6 +245,71 @@ def fetch_anomalies(settings: Settings) -> list[dict[str, Any]]:
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
     finally:
         conn.close()
+
+
+def bucketize(messages: Iterable[Mapping[str, Any]], bucket_ms: int = 10_000) -> dict[int, list[Any]]:
+    """Fine buckets computed in memory from ticker dicts, exactly as the scan's SQL computes them (pure; unit
+    tests and quick threshold studies use it). Returns {bucket start ms: [BucketRow sorted by code]}."""
+    from anomaly.detector import BucketRow
+
+    acc: dict[int, dict[str, list[Any]]] = {}
+    for m in messages:
+        ts = int(m["trade_timestamp"])
+        price = float(m["trade_price"])
+        if price <= 0:
+            continue
+        value = price * float(m.get("trade_volume") or 0.0)
+        bid = m.get("ask_bid") == "BID"
+        b = ts - ts % bucket_ms
+        per = acc.setdefault(b, {})
+        r = per.get(m["code"])
+        if r is None:
+            per[m["code"]] = [price, price, price, price, value, value if bid else 0.0, 1, int(bid), {ts}]
+        else:
+            r[1] = max(r[1], price)
+            r[2] = min(r[2], price)
+            r[3] = price
+            r[4] += value
+            r[5] += value if bid else 0.0
+            r[6] += 1
+            r[7] += int(bid)
+            r[8].add(ts)
+    return {
+        b: [BucketRow(c, b, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], len(r[8])) for c, r in sorted(per.items())]
+        for b, per in sorted(acc.items())
+    }
+
+
+def run_engine(
+    buckets: Mapping[int, list[Any]],
+    *,
+    config: DetectorConfig | None = None,
+    cooldown_seconds: int = 600,
+    quotes_krw: Mapping[str, float] | None = None,
+) -> list[dict[str, Any]]:
+    """Run the pure engine over in-memory buckets; returns anomalies shaped like `fetch_anomalies` rows."""
+    from anomaly.engine import DetectorEngine, StepInput
+    from anomaly.lifecycle import Lifecycle
+
+    cfg = config or DetectorConfig()
+    engine = DetectorEngine(cfg, Lifecycle(cfg, cooldown_seconds), quote_rates=quotes_krw)
+    out: dict[str, dict[str, Any]] = {}
+    if not buckets:
+        return []
+    first, last = min(buckets), max(buckets)
+    for t in range(first, last + cfg.bucket_ms, cfg.bucket_ms):
+        for act in engine.step(StepInput(t, list(buckets.get(t, ())))):
+            ep = act.episode
+            row = out.setdefault(
+                ep.dedup_key,
+                {"market": ep.market, "started_at": ep.started_ms, "detected_at": ep.detected_ms, "status": "open"},
+            )
+            row.update(kind=ep.kind, severity=ep.severity, metrics=dict(ep.metrics))
+            if act.op == "escalate":
+                row["status"] = "escalated"
+            elif act.op == "resolve":
+                row.update(status="resolved", resolution=act.resolution, resolved_at=act.at_ms)
+    return sorted(out.values(), key=lambda a: (a["detected_at"], a["market"]))
 
 
 def load_labels(path: str) -> list[dict[str, Any]]:

@@ -29,6 +29,9 @@ class Episode:
     last_alert_ms: int = 0
     metrics: dict[str, object] = field(default_factory=dict)
     anomaly_id: int | None = None
+    # [event ms, severity] of every escalation: each is a new alert version a trader receives (scoring uses it).
+    escalations: list[list[object]] = field(default_factory=list)
+    opened_severity: str = ""
 
     @property
     def dedup_key(self) -> str:
@@ -107,6 +110,7 @@ class Lifecycle:
                 last_price=trig.price,
                 last_active_ms=t_ms,
                 last_alert_ms=detected_ms,
+                opened_severity=trig.severity,
             )
             ep.metrics = self._metrics(ep, trig)
             self.episodes[trig.market] = ep
@@ -126,6 +130,8 @@ class Lifecycle:
             ep.severity = trig.severity
             ep.status = "escalated"
             ep.last_alert_ms = detected_ms
+            ep.escalations.append([detected_ms, trig.severity])
+            ep.metrics = self._metrics(ep, trig)
             return Action("escalate", replace(ep), detected_ms)
         return Action("update", replace(ep), detected_ms)
 
@@ -201,6 +207,9 @@ class Lifecycle:
             prev_detail.get("peak_value_ratio", 0.0) if isinstance(prev_detail, dict) else 0.0
         )
         metrics["peak_value_ratio"] = max(float(prev_peak or 0.0), float(trig.metrics.get("value_ratio", 0.0) or 0.0))  # type: ignore[arg-type]
+        if ep.escalations:
+            metrics["escalations"] = [list(e) for e in ep.escalations]
+            metrics["opened_severity"] = ep.opened_severity
         if ep.ref_price > 0:
             metrics["ref_price"] = ep.ref_price
             metrics["change_since_start_pct"] = round(ep.move_pct(ep.last_price), 3)

@@ -38,12 +38,24 @@ class ScanOptions:
     # A bucket is evaluated once the newest event time is this far past its end: fills of other markets that
     # arrive a little late (Kafka partitions, consumer batches) are still counted.
     lateness_seconds: int = 5
-    # First scan on a database with history: start this far before the newest data, not at the beginning.
-    initial_backfill_seconds: int = 2 * 3600
+    # First scan on a database with history: start this far before the newest data (None: from the earliest data,
+    # so a loaded file or a backfill is scanned in full).
+    initial_backfill_seconds: int | None = None
     chunk_buckets: int = 360  # one aggregate query and one commit per hour of event time
     # Live only: no row *arrived* for this long (wall clock) → the feed stopped → one data_stale event.
     live_stale_seconds: int = 60
-    quotes: tuple[str, ...] = ("KRW",)
+    # Every quote is scanned; BTC- and USDT-quoted values are converted to KRW (KRW-BTC / KRW-USDT) so the money
+    # thresholds mean the same everywhere.
+    quotes: tuple[str, ...] = ("KRW", "BTC", "USDT")
+    # Fills that reached the database after their bucket was scanned (a lagging partition, a consumer restart, a
+    # backfill) up to this far behind the watermark make the scan go back and evaluate those buckets again.
+    late_rescan_seconds: int = 300
+    # ingested_at is the insert transaction's start: a consumer batch that started before the previous scan but
+    # committed after it read the table is older than the mark by up to its duration. A margin > 0 catches those
+    # at the price of re-evaluating the buckets of every batch that landed just before a scan (0: off).
+    late_visibility_margin_seconds: float = 0.0
+    # Rescan from here (`upbit-llm scan --since`): the watermark goes back, the engine is rebuilt from raw ticks.
+    since: datetime | None = None
 
 
 @dataclass
@@ -61,6 +73,7 @@ class ScanResult:
     stale: bool = False
     skipped: str = ""
     seconds: float = 0.0
+    rescanned_from: datetime | None = None  # the scan went back here (late fills or --since)
 
     @property
     def to_interpret(self) -> list[int]:
@@ -82,6 +95,7 @@ class ScanResult:
             "markets": self.markets,
             "stale": self.stale,
             "skipped": self.skipped,
+            "rescanned_from": self.rescanned_from.isoformat() if self.rescanned_from else None,
             "seconds": round(self.seconds, 4),
         }
 
@@ -103,7 +117,9 @@ def run_scan(
 ) -> ScanResult:
     """Evaluate every bucket since the watermark. `live=False` (replays, evaluation) uses event time only."""
     cfg = config or DetectorConfig()
-    opts = options or ScanOptions()
+    opts = options or ScanOptions(
+        lateness_seconds=settings.anomaly_lateness_seconds, late_rescan_seconds=settings.anomaly_late_rescan_seconds
+    )
     started = time.perf_counter()
     result = ScanResult()
     conn = connect(settings, application_name="upbit-llm-scan")
@@ -166,7 +182,10 @@ def _scan(
         return
     target = (_ms(hi) - opts.lateness_seconds * 1000) // bms * bms
     if state_row is None:
-        start = max(_ms(lo), _ms(hi) - opts.initial_backfill_seconds * 1000) // bms * bms
+        first = _ms(lo)
+        if opts.initial_backfill_seconds is not None:
+            first = max(first, _ms(hi) - opts.initial_backfill_seconds * 1000)
+        start = first // bms * bms
         with conn.cursor() as cur:
             cur.execute(
                 "INSERT INTO anomaly_scan_state (name, watermark) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
@@ -176,6 +195,17 @@ def _scan(
         wm, state = start, {}
     else:
         wm, state = _ms(state_row[0]), dict(state_row[1] or {})
+    with conn.cursor() as cur:
+        cur.execute("SELECT now()")
+        scan_mark = cur.fetchone()[0]  # type: ignore[index]
+        rewind = _rewind_point(cur, opts, patterns, wm, state, _ms(lo), bms)
+    conn.commit()
+    if rewind is not None and rewind < wm:
+        log.info("scan rewinds from=%s to=%s", _ts(wm).isoformat(), _ts(rewind).isoformat())
+        result.rescanned_from = _ts(rewind)
+        wm = rewind
+        state.pop("stale_until_ms", None)
+    state["ingest_mark"] = scan_mark.isoformat()
     result.watermark_from = _ts(wm)
     result.watermark_to = _ts(wm)
     while wm < target:
@@ -183,9 +213,53 @@ def _scan(
         _process_chunk(conn, settings, cfg, opts, wm, end, state, result)
         wm = end
         result.watermark_to = _ts(wm)
+    # Everything visible behind the watermark has been evaluated: later arrivals there are late fills.
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE anomaly_scan_state SET state = coalesce(state, '{}'::jsonb) || %s WHERE name = %s",
+            (Json({"ingest_mark": state["ingest_mark"]}), STATE_NAME),
+        )
+    conn.commit()
     if live:
         _live_stale_check(conn, settings, cfg, opts, wm, result)
     _check_flags(conn, wm, result)
+
+
+def _rewind_point(
+    cur: psycopg2.extensions.cursor,
+    opts: ScanOptions,
+    patterns: list[str],
+    wm: int,
+    state: dict[str, object],
+    lo_ms: int,
+    bms: int,
+) -> int | None:
+    """Where the scan must start again: `--since`, or the earliest bucket behind the watermark that received
+    fills after the previous scan read the table (so a late fill is evaluated, not only counted in baselines)."""
+    if opts.since is not None:
+        return max(_ms(opts.since), lo_ms) // bms * bms
+    mark = state.get("ingest_mark")
+    if not isinstance(mark, str) or opts.late_rescan_seconds <= 0:
+        return None
+    cur.execute(
+        "SELECT min(time) FROM ticker_data WHERE time >= %s AND time < %s AND code LIKE ANY(%s)"
+        " AND ingested_at > %s::timestamptz - make_interval(secs => %s)",
+        (_ts(wm - opts.late_rescan_seconds * 1000), _ts(wm), patterns, mark, opts.late_visibility_margin_seconds),
+    )
+    row = cur.fetchone()
+    if not row or row[0] is None:
+        return None
+    return _ms(row[0]) // bms * bms
+
+
+def _quote_rates(cur: psycopg2.extensions.cursor, quotes: tuple[str, ...]) -> dict[str, float]:
+    """KRW per BTC / USDT from the latest KRW-BTC / KRW-USDT tick: the fallback until those markets trade inside
+    the scanned range (the engine then uses their close in event time)."""
+    codes = [f"KRW-{q}" for q in quotes if q != "KRW"]
+    if not codes:
+        return {}
+    cur.execute("SELECT code, trade_price FROM ticker_latest WHERE code = ANY(%s)", (codes,))
+    return {code.split("-", 1)[1]: float(price) for code, price in cur.fetchall() if price and price > 0}
 
 
 def _load_lifecycle(cur: psycopg2.extensions.cursor, settings: Settings, cfg: DetectorConfig, now_ms: int) -> Lifecycle:
@@ -293,7 +367,12 @@ def _process_chunk(
         gaps = _gaps(cur, wm, end)
         lc = _load_lifecycle(cur, settings, cfg, wm)
         stale_until = state.get("stale_until_ms")
-        engine = DetectorEngine(cfg, lc, int(stale_until) if isinstance(stale_until, int | float) else None)
+        engine = DetectorEngine(
+            cfg,
+            lc,
+            int(stale_until) if isinstance(stale_until, int | float) else None,
+            quote_rates=_quote_rates(cur, opts.quotes),
+        )
         cur.execute(
             "SELECT engine FROM anomaly_scan_state WHERE name = %s AND engine_at = %s AND engine IS NOT NULL",
             (STATE_NAME, _ts(wm)),
@@ -302,10 +381,11 @@ def _process_chunk(
         if saved is not None:
             engine.restore(json.loads(saved[0]))
         else:
-            # No carry-over for this watermark (first scan, or an upgrade): rebuild from the stored buckets.
+            # No carry-over for this watermark (first scan, a rewind for late fills, `--since`): rebuild from the
+            # raw ticks of the baseline window (stored buckets may predate late fills or be pruned already).
             history_from = wm - (cfg.baseline_minutes + 1) * 60_000
             by_bucket: dict[int, list[BucketRow]] = defaultdict(list)
-            for r in _history(cur, history_from, wm):
+            for r in _aggregate(cur, cfg, opts, history_from, wm):
                 by_bucket[r.start_ms].append(r)
             for t in range(history_from, wm, bms):
                 engine.warm(t, sorted(by_bucket.get(t, ()), key=lambda r: r.code))

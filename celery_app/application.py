@@ -49,6 +49,18 @@ def llm_time_limits(settings: Settings) -> tuple[int, int]:
     return soft, soft + 30
 
 
+RESTORE_SWEEP_SECONDS = 5
+
+
+def transport_options(hard_limit: int) -> dict[str, int]:
+    """Redis transport options for a worker whose longest task may run `hard_limit` seconds."""
+    return {
+        "visibility_timeout": int(hard_limit * 1.5),
+        "unacked_restore_interval": RESTORE_SWEEP_SECONDS,
+        "unacked_restore_throttle": 1,
+    }
+
+
 def create_app(settings: Settings) -> Celery:
     from celery_app.schedule import build_schedule
 
@@ -73,8 +85,11 @@ def create_app(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         task_soft_time_limit=soft,
         task_time_limit=hard,
-        # Redis redelivers an unacknowledged message after this; it must exceed the longest task.
-        broker_transport_options={"visibility_timeout": max(3600, hard * 2)},
+        # Machine loss: Redis hands an unacknowledged message (its worker died with it) to another worker once
+        # it is older than visibility_timeout. It must exceed the longest task (the hard limit), or a running task
+        # would be handed out twice; 1.5x leaves room, and a sweep every 5 s (kombu's default sweeps only every
+        # 10 x 10 s) keeps the redelivery within 2x the hard limit. Countdown retries (≤ 300 s) stay below it.
+        broker_transport_options=transport_options(hard),
         result_expires=24 * 3600,
         task_track_started=True,
         worker_send_task_events=True,  # Flower's live view

@@ -25,3 +25,16 @@ def flower_options(settings: Settings) -> dict[str, Any]:
         "address": settings.flower_host,
         "port": settings.flower_port,
     }
+
+
+def protect_metrics() -> None:
+    """Put Flower's Prometheus `/metrics` behind the same basic auth as every other page: Flower 2 serves it
+    unauthenticated (task names, worker names and counts leak to anyone who reaches the port). `/healthcheck`
+    stays open; it says only "OK". Called from flowerconfig.py, inside the Flower process, before it serves."""
+    import tornado.web
+    from flower.views import monitor
+
+    if not getattr(monitor.Metrics.get, "_upbit_protected", False):
+        protected = tornado.web.authenticated(monitor.Metrics.get)
+        protected._upbit_protected = True  # type: ignore[attr-defined]
+        monitor.Metrics.get = protected

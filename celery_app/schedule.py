@@ -59,7 +59,9 @@ def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": every(settings.catalog_refresh_interval_seconds),
             "options": {"queue": Queue.MAINTENANCE.value, "expires": settings.catalog_refresh_interval_seconds},
         },
-        # Why: raw-tick retention in plain PostgreSQL mode and pruning of old llm_calls rows; hourly is plenty.
+        # Why: raw-tick retention in plain PostgreSQL mode, and retention of the operational logs that otherwise
+        # grow forever (dead_letters — a hostile feed can add millions —, alert_deliveries, closed ingest_gaps,
+        # llm_calls; *_RETENTION_DAYS settings). Hourly is plenty; a missed run is caught up by the next.
         "housekeeping": {
             "task": "celery_app.tasks.maintenance.housekeeping",
             "schedule": every(3600),

@@ -18,7 +18,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
-from analytics.models import AnomalyList, CandleSeries, CoinBrief, MarketOverview, Resolution, SummaryResult
+from analytics.models import (
+    AnomalyList,
+    CandleSeries,
+    CoinBrief,
+    IndicatorSeries,
+    MarketOverview,
+    Resolution,
+    SummaryResult,
+)
 from dashboard.data import DataSource, MarketTable
 from dashboard.live import LiveHub
 from db.connection import DatabaseUnavailable
@@ -128,6 +136,20 @@ async def candles(
     return await call(_data(request).candles, normalise_market(market), interval, limit)
 
 
+@router.get(
+    "/indicators/{market}",
+    response_model=IndicatorSeries,
+    summary="Chart overlays per candle: SMA/EMA 20/50/200, Bollinger(20, 2 sd), RSI14 (warm-up values are null)",
+)
+async def indicators(
+    request: Request,
+    market: MarketPath,
+    interval: Literal["1m", "5m", "1h"] = "1m",
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+) -> IndicatorSeries:
+    return await call(_data(request).indicators, normalise_market(market), interval, limit)
+
+
 @router.get("/anomalies", response_model=AnomalyList, summary="Anomaly events, newest first")
 async def anomalies(
     request: Request,
@@ -200,6 +222,16 @@ def _celery(settings: Settings) -> Any:
 
 @router.post("/coins/{market}/ask", response_model=AskResponse, summary="Ask about the coin (coin Q&A)")
 async def ask(request: Request, market: MarketPath, body: Annotated[AskRequest, Body()]) -> AskResponse:
+    # Per client (address; uvicorn runs without proxy headers, so it cannot be forged by a header): each question
+    # may cost a Claude call, so one client cannot spend the budget of everyone.
+    client = request.client.host if request.client else "?"
+    wait = request.app.state.ask_limiter.take(client)
+    if wait > 0:
+        raise HTTPException(
+            status_code=429,
+            detail=f"too many questions from this client; try again in {wait:.0f} s",
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
     if not _ask_slots.acquire(blocking=False):
         raise HTTPException(status_code=429, detail="two questions are already being answered; try again shortly")
     try:

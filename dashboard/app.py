@@ -15,12 +15,13 @@ from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dashboard import api, pages
-from dashboard.auth import TokenAuthMiddleware
+from dashboard.auth import SessionStore, TokenAuthMiddleware
 from dashboard.data import DataSource
 from dashboard.database import ReadPool
 from dashboard.live import LiveHub
 from upbit_core import __version__
 from upbit_core.settings import Settings
+from upbit_core.web_guard import HostOriginGuard, RateLimiter, allowed_hosts, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,16 @@ def _static_url_factory() -> Callable[[str], str]:
     return static
 
 
+class InsecureBind(ValueError):
+    """Refusal to serve the dashboard beyond loopback without WEB_TOKEN."""
+
+
 def build_app(settings: Settings, *, pool_size: int = 4) -> FastAPI:
     """The dashboard as an ASGI app. Nothing connects until start-up; nothing global is shared between apps."""
+    if not is_loopback(settings.web_host) and not settings.web_token.get_secret_value():
+        raise InsecureBind(
+            f"refusing to serve the dashboard on {settings.web_host} without a token: set WEB_TOKEN, or bind 127.0.0.1"
+        )
     pool = ReadPool(settings, size=pool_size)
     # A market number may be reused for at most one live-feed period (and never more than 2 s).
     data = DataSource(pool, max_age=min(settings.web_refresh_seconds, 2.0))
@@ -107,6 +116,7 @@ def build_app(settings: Settings, *, pool_size: int = 4) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.ask_limiter = RateLimiter(settings.web_ask_per_minute, settings.web_ask_burst)
     app.state.data = data
     app.state.hub = hub
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -122,6 +132,11 @@ def build_app(settings: Settings, *, pool_size: int = 4) -> FastAPI:
 
     token = settings.web_token.get_secret_value()
     if token:
-        app.add_middleware(TokenAuthMiddleware, token=token)
+        app.state.sessions = SessionStore()
+        app.add_middleware(TokenAuthMiddleware, token=token, sessions=app.state.sessions)
     app.add_middleware(SecurityHeaders)
+    # Outermost: a request for another Host (DNS rebinding) or from another Origin never reaches auth or the app.
+    app.add_middleware(
+        HostOriginGuard, hosts=allowed_hosts(settings.web_host, settings.web_allowed_hosts), open_paths={"/healthz"}
+    )
     return app

@@ -1,18 +1,22 @@
 """Optional bearer-token protection of every dashboard route (API, pages, live stream, static files).
 
-When `WEB_TOKEN` is set, a request is let in with `Authorization: Bearer <token>` (API clients), a session cookie
-(browsers), or `?token=<token>` on a page, which sets that cookie and redirects to the same URL without the token
-(so it does not stay in the address bar or history). The cookie holds an HMAC of the token, not the token itself.
-`/healthz` stays open for container health checks; it says nothing but "ok".
+When `WEB_TOKEN` is set, a request is let in with `Authorization: Bearer <token>` (API clients, any case of
+"Bearer"), a session cookie (browsers), or `?token=<token>` on a page, which starts a session and redirects to the
+same URL without the token (so it does not stay in the address bar or history). Sessions are revocable: the
+cookie holds a random session id known only to this server (never the token or anything derived from it);
+`POST /logout` ends one, `revoke_all()` ends every one, and a restart (e.g. after changing WEB_TOKEN) ends them
+all. `/healthz` stays open for container health checks; it says nothing but "ok".
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import html
 import logging
 import re
+import secrets
+import threading
+import time
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, urlencode
 
@@ -20,23 +24,61 @@ from starlette.datastructures import Headers
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from upbit_core.web_guard import bearer_token
+
 log = logging.getLogger(__name__)
 
 COOKIE_NAME = "upbit_web_session"
 OPEN_PATHS = frozenset({"/healthz"})
-
-
-def cookie_value(token: str) -> str:
-    """What the browser keeps: an HMAC of the token, so the token itself is never stored client-side."""
-    return hmac.new(token.encode(), b"upbit-llm dashboard session", hashlib.sha256).hexdigest()
+LOGOUT_PATH = "/logout"
+SESSION_SECONDS = 30 * 86_400
+MAX_SESSIONS = 10_000
 
 
 def _bearer(headers: Headers) -> str | None:
-    value = headers.get("authorization", "")
-    scheme, _, credential = value.partition(" ")
-    if scheme.lower() == "bearer" and credential.strip():
-        return credential.strip()
-    return None
+    return bearer_token(headers.get("authorization", ""))
+
+
+class SessionStore:
+    """Live browser sessions (random ids → expiry), in this process only. Thread-safe."""
+
+    def __init__(self, lifetime_s: float = SESSION_SECONDS) -> None:
+        self.lifetime_s = lifetime_s
+        self._expiry: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def start(self) -> str:
+        session = secrets.token_urlsafe(32)
+        now = time.time()
+        with self._lock:
+            if len(self._expiry) >= MAX_SESSIONS:
+                self._expiry = {k: v for k, v in self._expiry.items() if v > now}
+                while len(self._expiry) >= MAX_SESSIONS:
+                    del self._expiry[next(iter(self._expiry))]
+            self._expiry[session] = now + self.lifetime_s
+        return session
+
+    def valid(self, session: str | None) -> bool:
+        if not session:
+            return False
+        with self._lock:
+            expiry = self._expiry.get(session)
+            if expiry is None:
+                return False
+            if expiry < time.time():
+                del self._expiry[session]
+                return False
+        return True
+
+    def revoke(self, session: str | None) -> bool:
+        with self._lock:
+            return self._expiry.pop(session or "", None) is not None
+
+    def revoke_all(self) -> int:
+        with self._lock:
+            count = len(self._expiry)
+            self._expiry.clear()
+        return count
 
 
 def _cookie(headers: Headers) -> str | None:
@@ -55,10 +97,10 @@ def _cookie(headers: Headers) -> str | None:
 class TokenAuthMiddleware:
     """Pure ASGI middleware (works with streaming responses such as server-sent events)."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str, sessions: SessionStore | None = None) -> None:
         self.app = app
         self.token = token
-        self.session = cookie_value(token)
+        self.sessions = sessions or SessionStore()
 
     def _matches(self, candidate: str | None) -> bool:
         return candidate is not None and hmac.compare_digest(candidate.encode(), self.token.encode())
@@ -71,11 +113,17 @@ class TokenAuthMiddleware:
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         query_token = next((v for k, v in query if k == "token"), None)
 
+        session = _cookie(headers)
+        if scope["path"] == LOGOUT_PATH and scope["method"] == "POST":
+            self.sessions.revoke(session)
+            response = JSONResponse({"status": "logged out"})
+            response.delete_cookie(COOKIE_NAME, path="/")
+            await response(scope, receive, send)
+            return
         if self._matches(_bearer(headers)):
             await self.app(scope, receive, send)
             return
-        session = _cookie(headers)
-        if session is not None and hmac.compare_digest(session.encode(), self.session.encode()):
+        if self.sessions.valid(session):
             await self.app(scope, receive, send)
             return
         if self._matches(query_token):
@@ -98,12 +146,12 @@ class TokenAuthMiddleware:
     def _set_cookie(self, response: Response, scope: Scope) -> None:
         response.set_cookie(
             COOKIE_NAME,
-            self.session,
+            self.sessions.start(),
             httponly=True,
             samesite="strict",
             secure=scope.get("scheme") == "https",
             path="/",
-            max_age=30 * 86_400,
+            max_age=int(self.sessions.lifetime_s),
         )
 
     def _refuse(self, scope: Scope, headers: Headers, *, wrong: bool) -> Response:

@@ -55,11 +55,19 @@ def _missing_grants(conn: psycopg2.extensions.connection) -> list[str]:
     return missing
 
 
+def writer_fallback_allowed(settings: Settings) -> bool:
+    """Reading as the writer role is a development convenience only, and only when asked for."""
+    return settings.environment == "development" and settings.readonly_fallback_to_writer
+
+
 class ReadPool:
     """Up to `size` read-only connections, opened on demand and reused.
 
-    Connections use the read-only role (`READONLY_USER`, created by the analytics migration). When that role is
-    absent the pool falls back to the writer role — still with a read-only session — and logs it once.
+    Connections use the read-only role (`READONLY_USER`, created by the migrations). When that role is unusable
+    (missing, wrong password, missing grants) the pool fails with the fix — it never reads as the writer role,
+    which in compose is the database superuser — unless a developer asked for it explicitly
+    (`ENVIRONMENT=development` and `READONLY_FALLBACK_TO_WRITER=true`): then it uses the writer role in a
+    read-only session and logs it once.
     """
 
     def __init__(self, settings: Settings, *, size: int = 4) -> None:
@@ -100,6 +108,18 @@ class ReadPool:
             except DatabaseUnavailable as exc:
                 if choice is not None or not _is_missing_role(exc.__cause__ or exc):
                     raise
+                if not writer_fallback_allowed(settings):
+                    log.error(
+                        "dashboard cannot read as the read-only role readonly_user=%s error=%s fix=%s",
+                        settings.readonly_user,
+                        exc,
+                        "run `upbit-llm migrate` with READONLY_PASSWORD set, and give the dashboard the same "
+                        "READONLY_USER/READONLY_PASSWORD",
+                    )
+                    raise DatabaseUnavailable(
+                        f"read-only role {settings.readonly_user!r} is not usable ({exc}); run `upbit-llm migrate` "
+                        "and check READONLY_USER/READONLY_PASSWORD (the dashboard never reads as the writer role)"
+                    ) from exc
                 reason = f"read-only role {settings.readonly_user!r} is not usable; using the writer role read-only"
                 log.warning(
                     "dashboard falling back to writer role readonly_user=%s reason=%s fix=%s",

@@ -76,3 +76,39 @@ def apply_retention(conn: psycopg2.extensions.connection, settings: Settings) ->
     conn.commit()
     log.info("retention applied deleted=%s days=%s", deleted, settings.ticker_retention_days)
     return deleted
+
+
+# (table, time column, extra condition, setting with the days to keep). Open gaps (gap_end NULL) are kept whatever
+# their age: analytics still needs to know the data is missing.
+_PRUNED: tuple[tuple[str, str, str, str], ...] = (
+    ("dead_letters", "created_at", "", "dead_letter_retention_days"),
+    ("alert_deliveries", "created_at", "", "alert_delivery_retention_days"),
+    ("ingest_gaps", "detected_at", "AND gap_end IS NOT NULL", "ingest_gap_retention_days"),
+    ("llm_calls", "created_at", "", "llm_call_retention_days"),
+)
+PRUNE_BATCH_ROWS = 10_000  # one short transaction per batch: no long lock on a table the live path writes
+
+
+def prune_operational_logs(conn: psycopg2.extensions.connection, settings: Settings) -> dict[str, int]:
+    """Delete rows older than their retention setting from dead_letters, alert_deliveries, (closed) ingest_gaps and
+    llm_calls, in batches; returns rows deleted per table. Safe to run any number of times, concurrently."""
+    deleted: dict[str, int] = {}
+    for table, column, extra, setting in _PRUNED:
+        days = int(getattr(settings, setting))
+        total = 0
+        while True:
+            with conn.cursor() as cur:
+                # Constant table/column names from _PRUNED; the age is a parameter.
+                cur.execute(
+                    f"DELETE FROM {table} WHERE ctid = ANY (ARRAY(SELECT ctid FROM {table} "  # noqa: S608
+                    f"WHERE {column} < now() - make_interval(days => %s) {extra} LIMIT %s))",
+                    (days, PRUNE_BATCH_ROWS),
+                )
+                count = cur.rowcount
+            conn.commit()
+            total += count
+            if count < PRUNE_BATCH_ROWS:
+                break
+        deleted[table] = total
+    log.info("operational logs pruned %s", " ".join(f"{t}={n}" for t, n in deleted.items()))
+    return deleted

@@ -19,9 +19,13 @@ the first run is recorded in `schema_meta` and never silently switched afterward
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import logging
+import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -168,11 +172,29 @@ def _has_code(stmt: str) -> bool:
     return bool(without_comments.strip())
 
 
+def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int = 4096) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677, PostgreSQL's text format).
+
+    `ALTER ROLE ... PASSWORD '<verifier>'` stores it as is, so the password itself never travels in a statement:
+    with `log_statement = all` the server log shows only the verifier, from which no one can log in (this is what
+    psql's \\password does). The password is NFKC-normalised, which equals SASLprep for the passwords people use."""
+    salt = salt if salt is not None else os.urandom(16)
+    normalised = unicodedata.normalize("NFKC", password).encode("utf-8")
+    salted = hashlib.pbkdf2_hmac("sha256", normalised, salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    b64 = base64.b64encode
+    return f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}${b64(stored_key).decode()}:{b64(server_key).decode()}"
+
+
 def _session_variables(settings: Settings) -> dict[str, str]:
+    password = settings.readonly_password.get_secret_value()
     return {
         "upbit.retention_days": str(settings.ticker_retention_days),
         "upbit.readonly_user": settings.readonly_user,
-        "upbit.readonly_password": settings.readonly_password.get_secret_value(),
+        # Only a verifier is sent (see scram_verifier): statement logs never hold the read-only password.
+        "upbit.readonly_password": scram_verifier(password) if password else "",
         "upbit.readonly_statement_timeout_ms": str(settings.readonly_statement_timeout_ms),
     }
 

@@ -51,6 +51,7 @@ class Faults:
     stall_after: int = 0  # after N data messages go silent on that connection (once), keep the socket open
     garbage_every: int = 0  # send a garbage frame after every N data messages
     max_garbage: int = 0  # stop after this many garbage frames (0 = unlimited)
+    garbage_frames: tuple[bytes, ...] = ()  # the garbage to cycle through (default: a built-in mix)
 
 
 @dataclass
@@ -181,7 +182,7 @@ class FakeUpbitServer:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stalled_once = False
-        self._garbage_cycle = itertools.cycle(_GARBAGE)
+        self._garbage_cycle = itertools.cycle(self.faults.garbage_frames or _GARBAGE)
         self._error: BaseException | None = None
 
     # --- public ---------------------------------------------------------------------------------------

@@ -24,12 +24,39 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from db.connection import DatabaseUnavailable, connect
-from ingest.dead_letters import DeadLetter
-from ingest.ticker import InvalidMessage
+from ingest import heartbeat
+from ingest.dead_letters import DeadLetter, truncate_raw
+from ingest.ticker import InvalidMessage, plausible_epoch_ms
 from ingest.writer import PreparedRow, WriteResult, canonical_row, prepare, write_batch
 from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def _headers(record: object) -> dict[str, bytes]:
+    """A record's headers as name → bytes; a header that is not a (str, bytes) pair or is null reads as empty
+    (the first of a repeated name wins: it is what our producer wrote)."""
+    out: dict[str, bytes] = {}
+    raw = getattr(record, "headers", None) or ()
+    for item in raw:
+        try:
+            name, value = item
+        except (TypeError, ValueError):
+            continue
+        if isinstance(name, bytes):
+            name = name.decode("utf-8", "replace")
+        if isinstance(name, str) and name not in out:
+            out[name] = value if isinstance(value, bytes) else b""
+    return out
+
+
+def _received_ms(raw: bytes) -> int | None:
+    """A `received_at` header value, when it is a plausible epoch-ms time; None (use the message's own time)
+    otherwise — a forged or broken header must not reach datetime (OSError: Value too large)."""
+    if not raw or len(raw) > 16 or not raw.isdigit():
+        return None
+    value = int(raw)
+    return value if plausible_epoch_ms(value) else None
 
 
 @dataclass
@@ -59,6 +86,113 @@ class ConsumerStats:
     first_record_at: float | None = None  # monotonic time the first record arrived (group join excluded)
     last_commit_at: float | None = None
     latencies_ms: list[float] = field(default_factory=list)  # received_at → committed, last 10k rows sampled
+
+
+class RecordDecoder:
+    """Kafka records of the ticker and dead-letter topics → COPY rows and dead letters (the consumer's main thread;
+    no I/O, so the fuzz tests drive it directly)."""
+
+    def __init__(self, topic: str, dead_topic: str, max_dead_per_record: int = 100) -> None:
+        self.topic = topic
+        self.dead_topic = dead_topic
+        self.max_dead_per_record = max_dead_per_record
+
+    def add(self, batch: Batch, record: object) -> int:
+        """Decode one Kafka record (one or more JSON Lines) into rows / dead letters; returns messages seen.
+        Never raises for the record's content: any failure becomes a dead letter of this record. The record's
+        offset joins the batch only once every line is a row or a dead letter, so a commit never passes a line
+        that was neither."""
+        topic, partition, offset = record.topic, record.partition, record.offset  # type: ignore[attr-defined]
+        source = f"{topic}/{partition}/{offset}"
+        rows_before, dead_before, event_before = len(batch.rows), len(batch.dead), len(batch.event_ms)
+        try:
+            seen = self._decode(batch, record, topic, source)
+        except Exception as exc:
+            log.exception("record decoding failed source=%s", source)
+            del batch.rows[rows_before:], batch.dead[dead_before:], batch.event_ms[event_before:]
+            raw = getattr(record, "value", None)
+            raw_bytes = raw if isinstance(raw, bytes) else b""
+            head, note = truncate_raw(raw_bytes)
+            reason = f"record decoding failed: {type(exc).__name__}: {exc}" + (f"; {note}" if note else "")
+            batch.dead.append(DeadLetter("consumer", reason, head, source, source))
+            seen = 1
+        batch.offsets[TopicPartition(topic, partition)] = offset + 1
+        return seen
+
+    def _decode(self, batch: Batch, record: object, topic: str, source: str) -> int:
+        value = record.value  # type: ignore[attr-defined]
+        headers = _headers(record)
+        if value is not None and not isinstance(value, bytes):
+            value = bytes(value)
+        if topic == self.dead_topic:
+            reason = headers.get("reason", b"unknown reason").decode("utf-8", "replace")[:2000]
+            stage = headers.get("stage", b"").decode("utf-8", "replace")[:100] or "unknown"
+            head, note = truncate_raw(value or b"")
+            if note:
+                reason = f"{reason}; {note}"
+            batch.dead.append(DeadLetter(stage, reason, head, source, source))
+            return 1
+        if not value:
+            batch.dead.append(DeadLetter("consumer", "empty Kafka record value", b"", source, source))
+            return 1
+        received_all = headers.get("received_at", b"").split(b",")
+        canonical_ok = headers.get("fmt") == b"canonical"
+        lines = value.split(b"\n")
+        several = len(lines) > 1
+        rows, event_ms = batch.rows, batch.event_ms
+        bad: list[DeadLetter] = []
+        bad_count = 0
+        cap = self.max_dead_per_record
+        for index, line in enumerate(lines):
+            where = f"{source}#{index}" if several else source
+            received = _received_ms(received_all[index] if index < len(received_all) else b"")
+            # The common case (our producer's canonical, valid lines) in one fused pass; anything else — SIMPLE,
+            # foreign encodings, unknown keys, invalid or not JSON — takes the general path with reasons.
+            if not line.strip():  # never a message; cheap to tell (a record of newlines is 300,000 of these)
+                if len(bad) < cap:
+                    bad.append(DeadLetter("consumer", "empty line in a record", b"", where, where))
+                bad_count += 1
+                continue
+            row = canonical_row(line, received, where) if canonical_ok else None
+            if row is None:
+                row = self._general_row(bad if len(bad) < cap else None, line, where, received)
+            if row is not None:
+                rows.append(row)
+                if received is not None and len(event_ms) < 2_000:
+                    event_ms.append(received)
+            else:
+                bad_count += 1
+        batch.dead.extend(bad)
+        if bad_count > len(bad):
+            # One letter stands for the rest: the record's identity, how many lines and where it is in Kafka,
+            # with the record's head as raw (the topic keeps the whole record until its retention).
+            head, note = truncate_raw(value)
+            reason = (
+                f"{bad_count - len(bad)} more bad lines in this record of {len(lines)} lines (only the first {cap} "
+                f"get their own dead letter, CONSUMER_MAX_DEAD_LETTERS_PER_RECORD)" + (f"; {note}" if note else "")
+            )
+            batch.dead.append(DeadLetter("consumer", reason, head, source, f"{source}#rest"))
+        return len(lines)
+
+    @staticmethod
+    def _general_row(
+        dead: list[DeadLetter] | None, value: bytes, source: str, received: int | None
+    ) -> PreparedRow | None:
+        """The general path (`ingest.writer.prepare`: SIMPLE → DEFAULT, validation with reasons, canonical id);
+        a line that is not JSON or not valid becomes a dead letter with its reason (unless `dead` is None: the
+        record's cap is reached), and None."""
+        try:
+            return prepare(orjson.loads(value), received, source, value)
+        except orjson.JSONDecodeError as exc:
+            reason = f"not valid JSON: {exc}"
+        except InvalidMessage as exc:
+            reason = str(exc)
+        except Exception as exc:  # noqa: BLE001 (one odd line must not cost the record's other lines)
+            reason = f"line decoding failed: {type(exc).__name__}: {exc}"
+        if dead is not None:
+            head, note = truncate_raw(value)
+            dead.append(DeadLetter("consumer", f"{reason}; {note}" if note else reason, head, source, source))
+        return None
 
 
 class TickerConsumer:
@@ -93,6 +227,7 @@ class TickerConsumer:
         self._staging_batches = 0
         self.topic = settings.kafka_topic
         self.dead_topic = settings.kafka_dead_letter_topic
+        self.decoder = RecordDecoder(self.topic, self.dead_topic, settings.consumer_max_dead_letters_per_record)
         poll_ms = settings.kafka_max_poll_interval_ms
         try:
             self.consumer = KafkaConsumer(
@@ -117,52 +252,7 @@ class TickerConsumer:
 
     # --- decoding (main thread) -----------------------------------------------------------------------
     def _add(self, batch: Batch, record: object) -> int:
-        """Decode one Kafka record (one or more JSON Lines) into rows / dead letters; returns messages seen."""
-        topic, partition, offset = record.topic, record.partition, record.offset  # type: ignore[attr-defined]
-        value: bytes | None = record.value  # type: ignore[attr-defined]
-        headers = dict(record.headers or ())  # type: ignore[attr-defined]
-        source = f"{topic}/{partition}/{offset}"
-        batch.offsets[TopicPartition(topic, partition)] = offset + 1
-        if topic == self.dead_topic:
-            reason = headers.get("reason", b"unknown reason").decode("utf-8", "replace")
-            stage = headers.get("stage", b"ws").decode("utf-8", "replace")
-            batch.dead.append(DeadLetter(stage, reason, value or b"", source, source))
-            return 1
-        if not value:
-            batch.dead.append(DeadLetter("consumer", "empty Kafka record value", b"", source, source))
-            return 1
-        received_all = (headers.get("received_at") or b"").split(b",")
-        canonical_ok = headers.get("fmt") == b"canonical"
-        lines = value.split(b"\n")
-        several = len(lines) > 1
-        rows, event_ms = batch.rows, batch.event_ms
-        for index, line in enumerate(lines):
-            where = f"{source}#{index}" if several else source
-            received_raw = received_all[index] if index < len(received_all) else b""
-            received = int(received_raw) if received_raw.isdigit() else None
-            # The common case (our producer's canonical, valid lines) in one fused pass; anything else — SIMPLE,
-            # foreign encodings, unknown keys, invalid or not JSON — takes the general path with reasons.
-            row = canonical_row(line, received, where) if canonical_ok else None
-            if row is None:
-                row = self._general_row(batch.dead, line, where, received)
-            if row is not None:
-                rows.append(row)
-                if received is not None and len(event_ms) < 2_000:
-                    event_ms.append(received)
-        return len(lines)
-
-    @staticmethod
-    def _general_row(dead: list[DeadLetter], value: bytes, source: str, received: int | None) -> PreparedRow | None:
-        """The general path (`ingest.writer.prepare`: SIMPLE → DEFAULT, validation with reasons, canonical id);
-        a line that is not JSON or not valid becomes a dead letter with its reason, and None."""
-        try:
-            return prepare(orjson.loads(value), received, source, value)
-        except orjson.JSONDecodeError as exc:
-            reason = f"not valid JSON: {exc}"
-        except InvalidMessage as exc:
-            reason = str(exc)
-        dead.append(DeadLetter("consumer", reason, value, source, source))
-        return None
+        return self.decoder.add(batch, record)
 
     # --- writing (writer thread) ----------------------------------------------------------------------
     def _writer(self) -> None:
@@ -309,6 +399,7 @@ class TickerConsumer:
                     batch.started = time.monotonic()
                 if time.monotonic() - last_status >= self._status_interval:
                     last_status = time.monotonic()
+                    heartbeat.touch(self.settings.heartbeat_file)
                     self.stats.lag = self._lag()
                     line = self.status_line()
                     log.info("%s", line)

@@ -27,6 +27,7 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from ingest.dead_letters import truncate_raw
 from ingest.ticker import canonical_bytes
 from upbit_core.settings import Settings
 
@@ -144,7 +145,17 @@ class TickerProducer:
             ("source", source.encode()),
         ]
         value = b"\n".join(pack.lines)
-        future = self._producer.send(self.topic, key=code.encode(), value=value, headers=headers)
+        try:
+            future = self._producer.send(self.topic, key=code.encode(), value=value, headers=headers)
+        except KafkaError as exc:
+            # Refused before it left (too large, buffer full, no metadata): each message becomes a dead letter
+            # rather than an exception that would end the socket loop or the flusher thread.
+            log.error("kafka refused a record messages=%d error=%s: %s", len(pack.lines), type(exc).__name__, exc)
+            for line, received in zip(pack.lines, pack.received, strict=True):
+                self.send_dead_letter(line, f"kafka refused the record: {type(exc).__name__}: {exc}", "ws", received)
+            with self._lock:
+                self.sent -= len(pack.lines)  # counted as dead letters now
+            return
         future.add_callback(functools.partial(self._on_ok, len(pack.lines)))
         future.add_errback(functools.partial(self._on_error, len(pack.lines)))
         self.records += 1
@@ -160,7 +171,10 @@ class TickerProducer:
 
     def _flush_loop(self) -> None:
         while not self._closed.wait(max(self.linger_s / 2, 0.001)):
-            self._flush_packs(time.monotonic() - self.linger_s)
+            try:
+                self._flush_packs(time.monotonic() - self.linger_s)
+            except Exception:  # a dead flusher would strand every later pack: log and keep going
+                log.exception("producer pack flush failed")
 
     def send_ticker(self, message: dict[str, Any], received_at_ms: int, source: str = "ws") -> None:
         """Publish one validated DEFAULT-format message (key = market code)."""
@@ -184,18 +198,27 @@ class TickerProducer:
             self._send_pack(code, source, full)
 
     def send_dead_letter(self, raw: bytes, reason: str, stage: str = "ws", received_at_ms: int | None = None) -> None:
-        """Publish a frame we could not use, with the reason, to the dead-letter topic."""
+        """Publish a frame we could not use, with the reason, to the dead-letter topic. A payload over
+        RAW_HEAD_BYTES is cut to its head (length and hash go into the reason), so no frame is too large to
+        dead-letter; a Kafka refusal is counted and logged, never raised into the socket loop."""
         received = received_at_ms if received_at_ms is not None else int(time.time() * 1000)
+        head, note = truncate_raw(raw)
+        if note:
+            reason = f"{reason}; {note}"
         headers = [
             ("reason", reason.encode("utf-8", errors="replace")[:2000]),
-            ("stage", stage.encode()),
+            ("stage", stage.encode("utf-8", errors="replace")[:100]),
             ("received_at", str(received).encode()),
         ]
-        future = self._producer.send(self.dead_topic, key=stage.encode(), value=raw, headers=headers)
-        future.add_callback(functools.partial(self._on_ok, 1))
-        future.add_errback(functools.partial(self._on_error, 1))
         with self._lock:
             self.dead_sent += 1
+        try:
+            future = self._producer.send(self.dead_topic, key=stage.encode(), value=head, headers=headers)
+        except KafkaError as exc:
+            self._on_error(1, exc)
+            return
+        future.add_callback(functools.partial(self._on_ok, 1))
+        future.add_errback(functools.partial(self._on_error, 1))
 
     def flush(self, timeout: float | None = 60.0) -> None:
         self._flush_packs(None)

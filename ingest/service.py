@@ -19,10 +19,11 @@ import orjson
 import psycopg2
 
 from db.connection import DatabaseUnavailable, connect
+from ingest import heartbeat
 from ingest.catalog import CatalogError, fetch_catalog, select_codes, store_catalog
 from ingest.producer import TickerProducer
 from ingest.ticker import InvalidMessage, is_simple, to_default, validation_errors
-from ingest.ws_client import StreamOptions, UpbitStream
+from ingest.ws_client import OversizeFrame, StreamOptions, UpbitStream
 from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class LiveIngest:
         self._status = status
         self._status_interval = status_interval
         self._codes: list[str] = []
+        self._subscribed: frozenset[str] = frozenset()
         self._refresh_on_connect = True
         self._last_event_ms: int | None = None
         self._open_gap: Gap | None = None
@@ -117,10 +119,12 @@ class LiveIngest:
                 url=settings.upbit_ws_url,
                 ping_seconds=settings.upbit_ping_seconds,
                 watchdog_seconds=settings.upbit_watchdog_seconds,
+                max_frame_bytes=settings.upbit_max_frame_bytes,
             ),
             self._codes_for_connect,
             self.on_frame,
             on_disconnect=self._on_disconnect,
+            on_oversize=self._on_oversize,
             max_connects=max_connects,
         )
 
@@ -152,6 +156,7 @@ class LiveIngest:
         if self._refresh_on_connect or not self._codes:
             self._codes = self.refresh_catalog()
             self._refresh_on_connect = False
+        self._subscribed = frozenset(self._codes)
         return self._codes
 
     def _maybe_daily_refresh(self) -> None:
@@ -163,11 +168,32 @@ class LiveIngest:
                 "subscription changed added=%s removed=%s", set(codes) - set(self._codes), set(self._codes) - set(codes)
             )
             self._codes = codes
+            self._subscribed = self._subscribed | frozenset(codes)  # the old codes stay until the new request
             self.stream.resubscribe()
 
     # --- frames ---------------------------------------------------------------------------------------
     def on_frame(self, payload: bytes, received_at_ms: int) -> bool:
-        """Handle one frame; returns False for keepalive/status/error frames (not data)."""
+        """Handle one frame; returns False for keepalive/status/error frames (not data). Never raises: whatever
+        goes wrong with one frame becomes that frame's dead letter, and the socket loop goes on."""
+        try:
+            return self._frame(payload, received_at_ms)
+        except Exception as exc:
+            log.exception("frame handling failed length=%d", len(payload))
+            try:
+                self._dead(payload, f"frame handling failed: {type(exc).__name__}: {exc}", received_at_ms)
+            except Exception:
+                log.exception("dead letter for a failed frame could not be queued")
+            return True
+
+    def _on_oversize(self, frame: OversizeFrame, received_at_ms: int) -> None:
+        self.stats.dead_letters += 1
+        reason = (
+            f"frame of {frame.length} bytes exceeds UPBIT_MAX_FRAME_BYTES={self.settings.upbit_max_frame_bytes}; "
+            f"raw cut to its first {len(frame.head)} bytes, sha256={frame.sha256}"
+        )
+        self.producer.send_dead_letter(frame.head, reason, "ws", received_at_ms)
+
+    def _frame(self, payload: bytes, received_at_ms: int) -> bool:
         try:
             decoded = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
@@ -199,6 +225,11 @@ class LiveIngest:
         reasons = validation_errors(message)
         if reasons:
             self._dead(raw, str(InvalidMessage(reasons)), received_at_ms)
+            return
+        if self._subscribed and message["code"] not in self._subscribed:
+            # Data for a market we did not ask for is not the exchange's answer to our request: keep it out of the
+            # store (and so out of every market list built from it).
+            self._dead(raw, f"code {message['code']} is not in the subscription", received_at_ms)
             return
         ts = message["trade_timestamp"]
         if self._open_gap is not None:
@@ -233,7 +264,9 @@ class LiveIngest:
         )
 
     def _status_loop(self) -> None:
+        heartbeat.touch(self.settings.heartbeat_file)
         while not self._stop.wait(min(self._status_interval, self.catalog_refresh_s)):
+            heartbeat.touch(self.settings.heartbeat_file)
             line = self.status_line()
             log.info("%s", line)
             if self._status:

@@ -17,6 +17,7 @@ import hashlib
 import math
 import operator
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -65,8 +66,13 @@ DATE_RE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})$")
 # Event times outside this window are impossible (Upbit opened in 2017; 2100 catches ms/µs mix-ups).
 MIN_TIMESTAMP_MS = 1_483_228_800_000  # 2017-01-01
 MAX_TIMESTAMP_MS = 4_102_444_800_000  # 2100-01-01
+# An event time more than this far ahead of our clock is forged or broken (exchange clocks drift by ms, not days).
+MAX_FUTURE_MS = 86_400_000
 MAX_ABS_VALUE = 1e300  # larger doubles are garbage, not prices
 MAX_TEXT_LEN = 200
+# Unknown keys (fields Upbit may add) are kept in `extra`; a whole real message is ~1 KB, so more than this in
+# unknown keys is junk padding (a 1 MiB string), not a new field.
+MAX_EXTRA_BYTES = 4_096
 
 # Columns written by the consumer, in COPY order (ticker_data's columns minus the ones with defaults).
 COLUMNS: tuple[str, ...] = ("time", "msg_id", *FIELDS, "received_at", "extra")
@@ -78,6 +84,16 @@ class InvalidMessage(ValueError):
     def __init__(self, reasons: list[str]) -> None:
         super().__init__("; ".join(reasons))
         self.reasons = reasons
+
+
+def latest_plausible_ms() -> int:
+    """The latest event time accepted now (our clock plus MAX_FUTURE_MS, never beyond MAX_TIMESTAMP_MS)."""
+    return min(int(time.time() * 1000) + MAX_FUTURE_MS, MAX_TIMESTAMP_MS)
+
+
+def plausible_epoch_ms(value: int) -> bool:
+    """True for an epoch-ms time between 2017 and a day from now (what a header or a field may carry)."""
+    return MIN_TIMESTAMP_MS <= value <= latest_plausible_ms()
 
 
 def _is_number(value: Any) -> bool:
@@ -130,6 +146,8 @@ def _field_error(name: str, kind: str, value: Any) -> str | None:
             return f"{name} is not an integer ({str(value)[:40]!r})"
         if not MIN_TIMESTAMP_MS <= value <= MAX_TIMESTAMP_MS:
             return f"{name} {value} is not a plausible epoch time in ms"
+        if value > latest_plausible_ms():
+            return f"{name} {value} is more than a day ahead of our clock"
         return None
     if kind == "date":
         if cls is not str or not _date_ok(value):
@@ -234,7 +252,7 @@ def fields_ok(values: tuple[Any, ...]) -> bool:
     if not sum(non_negative) + sum(map(abs, plan.signed(values))) <= MAX_ABS_VALUE:
         return False
     timestamps = plan.timestamps(values)
-    if timestamps and not (MIN_TIMESTAMP_MS <= min(timestamps) <= max(timestamps) <= MAX_TIMESTAMP_MS):
+    if timestamps and not (MIN_TIMESTAMP_MS <= min(timestamps) <= max(timestamps) <= latest_plausible_ms()):
         return False
     dates = plan.dates(values)
     if dates and not _good_dates.issuperset(dates):
@@ -280,7 +298,14 @@ def validation_errors(message: Any) -> list[str]:
             reasons.append(error)
     if extra:
         unknown = {k: v for k, v in message.items() if k not in SIMPLE_KEYS}
-        if "\\u0000" in orjson.dumps(unknown).decode():
+        try:
+            encoded = orjson.dumps(unknown)
+        except (TypeError, orjson.JSONEncodeError):
+            encoded = b""
+            reasons.append("unknown keys hold values that cannot be re-encoded as JSON")
+        if len(encoded) > MAX_EXTRA_BYTES:
+            reasons.append(f"unknown keys hold {len(encoded)} bytes (more than {MAX_EXTRA_BYTES})")
+        elif b"\\u0000" in encoded:
             reasons.append("unknown keys hold a NUL character")
     return reasons
 

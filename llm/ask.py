@@ -27,11 +27,12 @@ from analytics.models import CoinBrief
 from analytics.resolver import find_coins, resolve
 from analytics.tokens import count_tokens
 from db.connection import connect
-from llm import ask_text, grounding, offline
+from llm import ask_text, offline
 from llm.intent import Intent, about_a_coin, classify, language_of
 from llm.pricing import OFFLINE_MODEL, cost_usd
 from llm.store import CallRecord, fetch_result, insert_result, link_calls, record_call, window_lock
 from llm.usage import LLMError, Usage
+from llm.verify import verify
 from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -500,8 +501,8 @@ def _produce(
             )
         ]
     context_text = "\n".join(contexts)
-    # The number check runs over the tool results: every figure in the answer must be one a tool returned.
-    report = grounding.check(text, context_text, extra_allowed=[question])
+    # The claim verifier (the flows' entry point) runs over the tool results: every figure must be one a tool returned.
+    report = verify(text, context_text, question=question)
     if not report.ok:
         log.warning("ask answer not grounded issues=%s", report.describe())
     from analytics.freshness import freshness

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,12 +65,26 @@ class Settings(BaseSettings):
     readonly_user: str = "upbit_reader"
     readonly_password: SecretStr = SecretStr("")
     readonly_statement_timeout_ms: int = Field(default=2_000, ge=100)
+    # Development only: when the read-only role is unusable, let the dashboard read as the writer role (in a
+    # read-only session). Ignored outside ENVIRONMENT=development; readers otherwise fail with the fix.
+    readonly_fallback_to_writer: bool = False
+    # Housekeeping (a daily Celery task) deletes rows older than these from the operational logs.
+    dead_letter_retention_days: int = Field(default=30, ge=1)
+    alert_delivery_retention_days: int = Field(default=90, ge=1)
+    ingest_gap_retention_days: int = Field(default=365, ge=1)
+    llm_call_retention_days: int = Field(default=90, ge=1)  # the cost ledger `upbit-llm costs` reads
 
     # --- Redis / Celery / Flower ----------------------------------------------------------------
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    celery_result_url: str = ""  # empty → same as redis_url
+    # Redis URLs may carry a password (redis://:secret@host): kept out of repr, masked by `redacted()`.
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", repr=False)
+    celery_result_url: str = Field(default="", repr=False)  # empty → same as redis_url
     summary_interval_seconds: int = Field(default=300, ge=5)
     anomaly_scan_interval_seconds: int = Field(default=15, ge=1)
+    # A bucket is scanned once the newest event time is this far past its end (other partitions' stragglers);
+    # fills later than that are still evaluated: the scan goes back for them.
+    anomaly_lateness_seconds: int = Field(default=5, ge=0, le=60)
+    # How far behind the watermark a scan looks for fills that arrived after it passed (0 = never go back).
+    anomaly_late_rescan_seconds: int = Field(default=300, ge=0, le=1800)
     aggregate_refresh_interval_seconds: int = Field(default=60, ge=5)
     catalog_refresh_interval_seconds: int = Field(default=86_400, ge=60)
     flower_host: str = "127.0.0.1"
@@ -87,6 +101,14 @@ class Settings(BaseSettings):
     upbit_codes: str = ""
     upbit_watchdog_seconds: float = Field(default=30.0, gt=0)
     upbit_ping_seconds: float = Field(default=20.0, gt=0)
+    # Largest WebSocket frame ingest accepts. A real ticker message is ~1 KB (the list formats a few KB); larger
+    # frames are read through without being held, and dead-lettered with their first 64 KiB, length and hash.
+    upbit_max_frame_bytes: int = Field(default=1_048_576, ge=4_096, le=64 * 1_048_576)
+    # Touched by `upbit-llm ingest` / `consume` every status tick (compose healthchecks read its age); empty = off.
+    heartbeat_file: str = ""
+    # Dead letters the consumer writes for one Kafka record's bad lines; the rest become one summary letter
+    # (a 300 KB record of newlines is one record, not 300,000 rows).
+    consumer_max_dead_letters_per_record: int = Field(default=100, ge=1, le=100_000)
 
     # --- Claude -------------------------------------------------------------------------------------
     anthropic_api_key: SecretStr = SecretStr("")
@@ -104,7 +126,8 @@ class Settings(BaseSettings):
     # --- Alerts ---------------------------------------------------------------------------------
     slack_webhook_url: SecretStr = SecretStr("")
     slack_min_severity: Severity = "medium"
-    alert_webhook_url: str = ""
+    # A webhook URL often embeds its own credential (a path token): out of repr, masked by `redacted()`.
+    alert_webhook_url: str = Field(default="", repr=False)
     alert_webhook_secret: SecretStr = SecretStr("")
     webhook_min_severity: Severity = "low"
     # Comma separated market codes whose alerts are muted on every channel.
@@ -124,6 +147,14 @@ class Settings(BaseSettings):
     # Code and VS Code hand a model JSON of structuredContent instead of the text when it is present: false sends the
     # compact text alone, which keeps those clients within the token budgets (docs/analytics-mcp.md).
     mcp_structured_content: bool = True
+    # Host names (comma separated) the HTTP surfaces answer besides the loopback names and a specific bind
+    # address: requests with another Host or Origin are refused (DNS rebinding). "*" allows any (not advised).
+    mcp_allowed_hosts: str = ""
+    web_allowed_hosts: str = ""
+    # Coin Q&A per client address: this many questions a minute, bursts up to WEB_ASK_BURST (each may cost a
+    # Claude call).
+    web_ask_per_minute: float = Field(default=6.0, gt=0)
+    web_ask_burst: int = Field(default=3, ge=1)
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     web_token: SecretStr = SecretStr("")
@@ -151,6 +182,11 @@ class Settings(BaseSettings):
             secret: SecretStr = getattr(self, name)
             if secret.get_secret_value().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError(f"{name.upper()} still holds a placeholder value; set a real secret")
+        if self.alert_webhook_url and not self.alert_webhook_secret.get_secret_value():
+            # A receiver cannot tell an unsigned alert from a forged one; production never sends them.
+            raise ValueError(
+                "ALERT_WEBHOOK_URL is set without ALERT_WEBHOOK_SECRET; production sends signed webhooks only"
+            )
         return self
 
     # --- derived values -------------------------------------------------------------------------
@@ -204,11 +240,25 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 out[name.upper()] = "set (hidden)" if value.get_secret_value() else "not set"
-            elif name == "slack_webhook_url":
+            elif name in ("redis_url", "celery_result_url"):
+                out[name.upper()] = mask_url_password(value) if value else "not set"
+            elif name == "alert_webhook_url":
                 out[name.upper()] = "set (hidden)" if value else "not set"
             else:
                 out[name.upper()] = str(value)
         return out
+
+
+def mask_url_password(url: str) -> str:
+    """The URL with its password (if any) replaced by ***: what logs and `doctor` may show of a service URL."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 @lru_cache(maxsize=1)

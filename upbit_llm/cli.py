@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ask": ("ask", 'ask Claude about a coin, e.g. upbit-llm ask "W코인 지금 어때?"'),
     "tokens": ("tokens", "measure tokens of raw tickers versus the compact contexts"),
     "costs": ("costs", "report LLM token usage and cost per day and task kind"),
+    "verify-answer": ("verify_answer", "check an answer's figures claim by claim against its context"),
     "mcp": ("mcp_server", "run the MCP server (stdio or streamable HTTP)"),
     "web": ("web", "run the web dashboard"),
     "demo": ("demo", "run the whole platform locally with supervised processes"),

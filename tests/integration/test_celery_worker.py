@@ -162,7 +162,14 @@ def test_maintenance_tasks_run_on_their_queue(celery: Any, db: Settings) -> None
     refreshed = celery.send_task("celery_app.tasks.maintenance.refresh_aggregates").get(timeout=60)
     assert refreshed["mode"] == "postgres" and refreshed["buckets"] >= 0
     kept = celery.send_task("celery_app.tasks.maintenance.housekeeping").get(timeout=60)
-    assert kept == {"ticks_deleted": 0, "llm_calls_deleted": 0, "answers_deleted": 0}
+    assert kept == {
+        "ticks_deleted": 0,
+        "llm_calls_deleted": 0,
+        "answers_deleted": 0,
+        "dead_letters_deleted": 0,
+        "alert_deliveries_deleted": 0,
+        "ingest_gaps_deleted": 0,
+    }
 
 
 def _queued_alerts() -> list[int]:

@@ -194,11 +194,43 @@ def test_dashboard_reads_through_the_read_only_role_which_cannot_write(
             cur.execute("DELETE FROM anomalies")
 
 
-def test_dashboard_falls_back_to_the_writer_role_read_only_when_the_reader_role_is_missing(
+def test_dashboard_never_reads_as_the_writer_when_the_reader_role_is_missing_outside_development(
+    filled: tuple[Settings, Filled],
+) -> None:
+    settings, _ = filled
+    for environment, fallback in (("test", True), ("production", True), ("development", False)):
+        app = build_app(
+            settings.model_copy(
+                update={
+                    "readonly_user": "no_such_reader_role",
+                    "environment": environment,
+                    "readonly_fallback_to_writer": fallback,
+                }
+            )
+        )
+        srv = LiveServer(app).start()
+        try:
+            with httpx.Client(base_url=srv.url, timeout=30) as c:
+                health = c.get("/api/health").json()
+                assert health["database"] != "ok" and health.get("db_role") != "postgres", (environment, health)
+                assert c.get("/api/overview").status_code >= 500
+        finally:
+            srv.stop()
+
+
+def test_dashboard_falls_back_to_the_writer_role_read_only_only_when_development_asks_for_it(
     filled: tuple[Settings, Filled], caplog: pytest.LogCaptureFixture
 ) -> None:
     settings, _ = filled
-    app = build_app(settings.model_copy(update={"readonly_user": "no_such_reader_role"}))
+    app = build_app(
+        settings.model_copy(
+            update={
+                "readonly_user": "no_such_reader_role",
+                "environment": "development",
+                "readonly_fallback_to_writer": True,
+            }
+        )
+    )
     with caplog.at_level(logging.WARNING, logger="dashboard.database"):
         srv = LiveServer(app).start()
     try:

@@ -91,7 +91,9 @@ def processes_with_marker(marker: str) -> list[int]:
     return found
 
 
-def start_demo(tmp_path: Path, settings: Settings, kafka_bootstrap: str, *extra: str) -> DemoRun:
+def start_demo(
+    tmp_path: Path, settings: Settings, kafka_bootstrap: str, *extra: str, env_overrides: dict[str, str] | None = None
+) -> DemoRun:
     redis.Redis.from_url(DEMO_REDIS).flushdb()
     marker = f"demo-test-{uuid.uuid4().hex[:10]}"
     log_dir = tmp_path / "logs"
@@ -117,6 +119,7 @@ def start_demo(tmp_path: Path, settings: Settings, kafka_bootstrap: str, *extra:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    env.update(env_overrides or {})
     cmd = [sys.executable, "-m", "upbit_llm", "demo", "--log-dir", str(log_dir), "--status-interval", "5", *extra]
     proc = subprocess.Popen(
         cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

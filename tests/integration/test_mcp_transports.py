@@ -21,6 +21,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+from analytics.tokens import count_tokens
 from db.connection import connect
 from db.maintenance import refresh_aggregates
 from tests.conftest import make_scratch_db
@@ -38,6 +39,7 @@ TOOLS = {
     "anomalies",
     "latest_summary",
     "search_markets",
+    "indicators",
 }
 CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("market_overview", {}, "overview"),
@@ -53,6 +55,8 @@ CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("latest_summary", {}, "summary"),
     ("latest_summary", {"kind": "market_summary", "coin": "KRW-BTC"}, "summary"),
     ("search_markets", {"query": "비트랑 이더 어때?"}, "resolution"),
+    ("indicators", {"coin": "비트코인", "interval": "1m"}, "indicators"),
+    ("indicators", {"coin": "KRW-ETH", "interval": "1h"}, "indicators"),
 ]
 
 
@@ -164,6 +168,15 @@ def check(outcome: dict[str, Any]) -> None:
     assert anomalies["anomalies"]["items"][0]["market"] == "KRW-BTC"
     summary = by_name[("latest_summary", "{}")]
     assert summary["summary"]["summary"]["text"] == "시장은 보합세"
+    # The indicators tool's text (what the model reads through the SDK client) is its compact context, ≤ 300 tokens.
+    minute = by_name[("indicators", json.dumps({"coin": "비트코인", "interval": "1m"}, ensure_ascii=False))]
+    assert count_tokens(minute["text"]) <= 300 and minute["text_tokens"] == count_tokens(minute["text"])
+    assert minute["indicators"]["market"] == "KRW-BTC" and minute["indicators"]["open_included"] is False
+    assert "RSI14(1m) " in minute["text"] and minute["indicators"]["rsi14"] is not None
+    assert minute["indicators"]["candles"] >= 60 and "closed 1m candles" in minute["text"]
+    hourly = by_name[("indicators", json.dumps({"coin": "KRW-ETH", "interval": "1h"}))]
+    assert hourly["indicators"]["rsi14"] is None and "needs 15 1h candles" in hourly["indicators"]["na"]["rsi14"]
+    assert "RSI14(1h) n/a" in hourly["text"] and count_tokens(hourly["text"]) <= 300
     assert outcome["resources"] == ["upbit://markets"] and len(outcome["catalog"]) == 160
     assert outcome["prompts"] == {"analyze_coin", "market_briefing", "ask_market"}
     assert "웜홀" in outcome["prompt_texts"][0] and "English" in outcome["prompt_texts"][1]

@@ -25,7 +25,8 @@ def _bindir() -> Path | None:
 
 
 class PrivatePostgres:
-    """initdb + pg_ctl start/stop/restart of a trust-auth cluster on 127.0.0.1:<port>."""
+    """initdb + pg_ctl start/stop/restart of a cluster on 127.0.0.1:<port>: trust auth, or password (SCRAM)
+    auth for the superuser `postgres` when `init(password=...)`; extra server settings via `start(settings=)`."""
 
     def __init__(self) -> None:
         bindir = _bindir()
@@ -45,12 +46,40 @@ class PrivatePostgres:
         cmd = [*self._as_user, str(self.bindir / argv[0]), *argv[1:]]
         subprocess.run(cmd, check=True, capture_output=True, timeout=timeout)
 
-    def init(self) -> PrivatePostgres:
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+    def init(self, password: str | None = None) -> PrivatePostgres:
+        if password is None:
+            self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+            return self
+        pwfile = self.root / "pwfile"
+        pwfile.write_text(password + "\n")
+        if self._as_user:
+            shutil.chown(pwfile, "postgres", "postgres")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-A",
+            "scram-sha-256",
+            "-U",
+            "postgres",
+            "--pwfile",
+            str(pwfile),
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+        pwfile.unlink()
         return self
 
-    def start(self) -> None:
+    def run_as_owner(self, argv: list[str], env: dict[str, str]) -> None:
+        """Run a command as the cluster's OS user (e.g. an initdb.d script editing pg_hba.conf)."""
+        cmd = [*self._as_user, "env", *(f"{k}={v}" for k, v in env.items()), *argv]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+
+    def start(self, settings: dict[str, str] | None = None) -> None:
         opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
+        for key, value in (settings or {}).items():
+            opts += f" -c {key}={value}"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w", "-t", "30", "start")
         if not wait_for_port("127.0.0.1", self.port, 30):
             raise RuntimeError(f"private PostgreSQL did not open port {self.port}; see {self.log}")

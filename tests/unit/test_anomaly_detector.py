@@ -173,7 +173,9 @@ def test_a_volume_spike_without_a_price_move_is_a_value_spike() -> None:
 
     acts = [a for a in run(market_run(codes(10), 50, shape=spike)) if a.episode.market == "KRW-C04"]
     assert acts and acts[0].op == "open" and acts[0].episode.kind == "value_spike"
-    assert max(severity_rank(a.episode.severity) for a in acts) >= severity_rank("medium")  # ~30x normal
+    # ~30x normal, but no price move: alerted (webhook, low) and never Slack's medium+ — on real tapes value-only
+    # bursts are what illiquid books do several times a day (bench/pump_tapes.py).
+    assert max(severity_rank(a.episode.severity) for a in acts) == severity_rank("low")
     assert acts[-1].episode.metrics["detail"]["peak_value_ratio"] >= 20  # type: ignore[index]
     assert acts[-1].op == "resolve" and acts[-1].resolution == "faded"
 

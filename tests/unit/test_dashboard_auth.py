@@ -9,18 +9,22 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from dashboard.auth import COOKIE_NAME, RedactTokenFilter, TokenAuthMiddleware, cookie_value
+from dashboard.auth import COOKIE_NAME, RedactTokenFilter, SessionStore, TokenAuthMiddleware
 
 TOKEN = "s3cret-Token_value"
 
 
-def _client() -> TestClient:
+def _client(sessions: SessionStore | None = None) -> TestClient:
     async def ok(request):  # type: ignore[no-untyped-def]
         return PlainTextResponse("inside " + request.url.path)
 
     app = Starlette(routes=[Route("/", ok), Route("/coin/{m}", ok), Route("/api/overview", ok), Route("/healthz", ok)])
-    app.add_middleware(TokenAuthMiddleware, token=TOKEN)
+    app.add_middleware(TokenAuthMiddleware, token=TOKEN, sessions=sessions)
     return TestClient(app, follow_redirects=False)
+
+
+def _session_cookie(response) -> str:  # type: ignore[no-untyped-def]
+    return response.headers["set-cookie"].split(f"{COOKIE_NAME}=", 1)[1].split(";", 1)[0]
 
 
 def test_api_without_a_token_is_refused_with_a_bearer_challenge() -> None:
@@ -43,18 +47,19 @@ def test_a_page_opened_with_the_token_sets_a_cookie_and_drops_the_token_from_the
     assert r.status_code == 303
     assert r.headers["location"] == "/coin/KRW-BTC?interval=5m"
     cookie = r.headers["set-cookie"]
-    assert f"{COOKIE_NAME}={cookie_value(TOKEN)}" in cookie
+    session = _session_cookie(r)
+    assert len(session) >= 40
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("samesite", "SameSite")
-    assert TOKEN not in cookie  # the browser keeps an HMAC, never the token itself
+    assert TOKEN not in cookie  # the browser keeps a random session id, never the token itself
     # The cookie now opens pages and the API (EventSource and fetch send it).
-    c.cookies.set(COOKIE_NAME, cookie_value(TOKEN))
+    c.cookies.set(COOKIE_NAME, session)
     assert c.get("/").text == "inside /"
     assert c.get("/api/overview").text == "inside /api/overview"
 
 
 def test_a_wrong_cookie_or_wrong_query_token_is_refused() -> None:
     c = _client()
-    c.cookies.set(COOKIE_NAME, cookie_value("other"))
+    c.cookies.set(COOKIE_NAME, "forged-session-id")
     assert c.get("/api/overview").status_code == 401
     assert c.get("/?token=wrong", headers={"Accept": "text/html"}).status_code == 401
 
@@ -83,3 +88,25 @@ def test_access_log_lines_have_the_token_masked() -> None:
     RedactTokenFilter().filter(record)
     line = record.getMessage()
     assert TOKEN not in line and "token=***&x=1" in line
+
+
+def test_any_case_of_the_bearer_scheme_is_accepted() -> None:
+    c = _client()
+    for scheme in ("bearer", "BEARER", "Bearer", "bEaReR"):
+        assert c.get("/api/overview", headers={"Authorization": f"{scheme} {TOKEN}"}).status_code == 200
+
+
+def test_a_session_is_revoked_by_logout_and_all_sessions_by_revoke_all() -> None:
+    sessions = SessionStore()
+    browser, other = _client(sessions), _client(sessions)
+    first = _session_cookie(browser.get(f"/?token={TOKEN}"))
+    second = _session_cookie(other.get(f"/?token={TOKEN}"))
+    assert first != second
+    assert browser.get("/api/overview").status_code == 200
+    assert browser.post("/logout").status_code == 200
+    replay = _client(sessions)
+    replay.cookies.set(COOKIE_NAME, first)
+    assert replay.get("/api/overview").status_code == 401  # the logged-out cookie no longer opens anything
+    assert other.get("/api/overview").status_code == 200
+    assert sessions.revoke_all() == 1
+    assert other.get("/api/overview").status_code == 401

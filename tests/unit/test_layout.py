@@ -39,6 +39,7 @@ def test_cli_declares_every_contracted_subcommand() -> None:
         "ask",
         "tokens",
         "costs",
+        "verify-answer",
         "mcp",
         "web",
         "demo",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 
 from upbit_core.settings import Settings
 from upbit_llm.output import print_json
@@ -20,14 +21,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="event time only: skip the wall-clock 'feed stopped' check (for data replayed from a file)",
     )
+    parser.add_argument(
+        "--since",
+        type=_iso,
+        default=None,
+        metavar="ISO",
+        help="rescan from this event time (e.g. 2026-01-01T00:00:00+00:00; naive times are UTC) to the newest data;"
+        " events already recorded are not duplicated",
+    )
+
+
+def _iso(value: str) -> datetime:
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO time: {value!r}") from exc
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from anomaly.scan import run_scan
+    from anomaly.scan import ScanOptions, run_scan
     from db.connection import DatabaseUnavailable
 
     try:
-        result = run_scan(settings, live=not args.replay)
+        opts = ScanOptions(
+            since=args.since,
+            lateness_seconds=settings.anomaly_lateness_seconds,
+            late_rescan_seconds=settings.anomaly_late_rescan_seconds,
+        )
+        result = run_scan(settings, live=not args.replay, options=opts)
     except DatabaseUnavailable as exc:
         print(f"scan failed: {exc}", file=sys.stderr)
         return 1
@@ -51,6 +73,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"scanned {result.buckets_evaluated} bucket(s) ({span}) over {result.markets} market(s) in "
         f"{result.seconds * 1000:.0f} ms: {len(result.opened)} new, {len(result.escalated)} escalated, "
         f"{len(result.resolved)} resolved, {result.suppressed} suppressed by cooldown"
+        + (f"; went back to {result.rescanned_from:%Y-%m-%d %H:%M:%S} UTC" if result.rescanned_from else "")
         + ("; DATA STALE" if result.stale else "")
     )
     if result.opened or result.escalated:

@@ -40,11 +40,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     has_token = bool(settings.web_token.get_secret_value())
     if not is_loopback(host) and not has_token:
         print(
-            f"warning: the dashboard listens on {host} without a token; anyone who can reach it can read it. "
-            "Set WEB_TOKEN to require one.",
+            f"refusing to serve the dashboard on {host} without a token: anyone who can reach it could read it "
+            "and spend the Q&A budget. Set WEB_TOKEN, or bind 127.0.0.1.",
             file=sys.stderr,
         )
-    app = build_app(settings)
+        return 2
+    app = build_app(settings.model_copy(update={"web_host": host}))
     shown = f"[{host}]" if ":" in host else host
     print(f"dashboard on http://{shown}:{port}/  (token {'required' if has_token else 'off'}; Ctrl-C stops)")
     config = uvicorn.Config(

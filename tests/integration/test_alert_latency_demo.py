@@ -1,0 +1,104 @@
+"""End-to-end alert latency in the demo: from the event time of a labelled pump's first fill (the simulator streams
+in real time, so event time is wall-clock time) to the moment a local Slack receiver gets the alert.
+
+Runs `upbit-llm demo` for real (simulator → ingest → Kafka → consumer → Postgres → Celery beat scan → interpret →
+deliver) with SLACK_WEBHOOK_URL pointing at a recording receiver. Prints the figure; the goal (median ≤ 10 s,
+p95 ≤ 30 s) is not met yet; the assertion is a loose regression guard (median ≤ 60 s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from statistics import median
+
+import psycopg2
+import pytest
+
+from tests.conftest import ARTIFACTS, make_scratch_db
+from tests.integration.test_demo_run import processes_with_marker, start_demo, stop_demo
+from tests.support.receivers import Receiver
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DURATION_S = 420
+
+
+def test_alert_latency_from_the_onset_fill_to_the_slack_receiver_in_the_demo(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    slack = Receiver().start()
+    gen = make_scratch_db()
+    settings = next(gen)
+    # Detect close to the stream: a scan every 2 s, a bucket scanned 2 s after its end.
+    overrides = {
+        "SLACK_WEBHOOK_URL": slack.url + "/slack",
+        "SLACK_MIN_SEVERITY": "medium",
+        "ANOMALY_LATENESS_SECONDS": "2",
+        "ANOMALY_SCAN_INTERVAL_SECONDS": "2",
+    }
+    run = start_demo(
+        tmp_path,
+        settings,
+        kafka_bootstrap,
+        "--duration", str(DURATION_S), "--first-event-after", "90", "--event-interval", "45",
+        "--no-web", "--no-flower", "--first-summary-after", "0",
+        env_overrides=overrides,
+    )  # fmt: skip
+    stages: list[tuple[str, str, float, float | None]] = []
+    try:
+        run.proc.wait(timeout=DURATION_S + 240)
+        # Where the time goes: event time of detection (bucket end) and wall time of the interpretation, per event.
+        conn = psycopg2.connect(settings.database_dsn())
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT market, kind, extract(epoch FROM detected_at), extract(epoch FROM interpreted_at)"
+                " FROM anomalies WHERE severity IN ('medium', 'high', 'critical') ORDER BY detected_at"
+            )
+            stages = [(m, k, float(d), float(i) if i is not None else None) for m, k, d, i in cur.fetchall()]
+        conn.close()
+    finally:
+        if run.proc.poll() is None:
+            stop_demo(run)
+        for pid in processes_with_marker(run.marker):
+            os.kill(pid, signal.SIGKILL)
+        slack.stop()
+        next(gen, None)
+    labels_path = tmp_path / "demo-labels.jsonl"
+    labels = [json.loads(line) for line in labels_path.read_text().splitlines() if line.strip()]
+    latencies: list[float] = []
+    rows = []
+    for lab in labels:
+        if not lab.get("anomalous"):
+            continue
+        market = lab["market"]
+        arrivals = [
+            r.received_at
+            for r in slack.requests
+            if market in str(r.json.get("text", "")) and r.received_at * 1000 >= lab["onset_ms"] - 10_000
+        ]
+        got = (min(arrivals) * 1000 - lab["onset_ms"]) / 1000 if arrivals else None
+        stage = next((st for st in stages if st[0] == market and st[2] * 1000 >= lab["onset_ms"] - 10_000), None)
+        detected = round(stage[2] - lab["onset_ms"] / 1000, 1) if stage else None
+        interpreted = round(stage[3] - lab["onset_ms"] / 1000, 1) if stage and stage[3] else None
+        # (event, kind, market, onset → Slack s, onset → detected_at (event time) s, onset → interpreted_at s)
+        rows.append((lab["event_id"], lab["kind"], market, got, detected, interpreted))
+        if got is not None and got <= 120:
+            latencies.append(got)
+    report = {
+        "labelled": len(rows),
+        "alerted_within_120s": len(latencies),
+        "median_s": round(median(latencies), 1) if latencies else None,
+        "p95_s": round(sorted(latencies)[max(0, int(round(0.95 * len(latencies))) - 1)], 1) if latencies else None,
+        "per_event": rows,
+        "slack_messages": len(slack.requests),
+    }
+    out = ARTIFACTS / "alert-latency.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str))
+    print("alert latency (onset fill event time → Slack receiver):", json.dumps(report, default=str))
+    assert latencies, f"no Slack alert for any labelled event: {report}\n{run.output()[-3000:]}"
+    # Goal: median <= 10 s, p95 <= 30 s (not met yet, see docs); this guards against regressions on a loaded machine.
+    assert report["median_s"] is not None and report["median_s"] <= 60, report
