@@ -197,7 +197,7 @@ class CompactCandles(BaseModel):
     fewer bytes, and a client validates one string per candle instead of eight keys)."""
 
     market: str
-    interval: Literal["1m", "5m", "1h"]
+    interval: Literal["1m", "5m", "1h", "1d"]
     columns: list[str] = Field(default_factory=lambda: list(CANDLE_COLUMNS))
     rows: list[str] = Field(description="one CSV line per candle, oldest first; an empty field is null")
     freshness: Freshness
