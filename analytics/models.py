@@ -477,7 +477,7 @@ class MoversResult(BaseModel):
                 f"{ctx.short_code(m.market, self.quote)}{' ' + m.korean_name if level == 0 and m.korean_name else ''}"
                 f" {fmt_price(m.price)} {fmt_pct(m.change_pct)} val "
                 f"{fmt_krw(m.value_fills_krw if m.value_fills_krw is not None else m.value_24h_upbit_krw)}"
-                + (f" fills {m.fills:,}" if m.fills is not None else "")
+                + (f"; {m.fills:,} fills" if m.fills is not None else "")
                 for m in items
             ]
             return head + "\n" + "\n".join(rows)

@@ -110,7 +110,7 @@ def movers(intent: Intent, data: dict[str, Any], as_of: str | None) -> str:
             else f"{MARK[lang]} No coins qualify for {title} ({window}), {when(as_of, lang)}."
         )
     lines = []
-    for i, m in enumerate(items, 1):
+    for m in items:
         value = m.get("value_fills_krw") if m.get("value_fills_krw") is not None else m.get("value_24h_upbit_krw")
         extra = f" · 체결 {m['fills']:,}건" if lang == "ko" and m.get("fills") is not None else ""
         if lang != "ko" and m.get("fills") is not None:
@@ -118,11 +118,11 @@ def movers(intent: Intent, data: dict[str, Any], as_of: str | None) -> str:
         price = won(m.get("price")) if lang == "ko" else f"{krw(m.get('price'))} KRW"
         value_label = "거래대금" if lang == "ko" else "value"
         lines.append(
-            f"{i}. {_name(m, lang)} {price} {fmt_pct(m.get('change_pct'))} · {value_label} "
+            f"- {_name(m, lang)} {price} {fmt_pct(m.get('change_pct'))} · {value_label} "
             f"{krw_amount(value, lang)}{extra}"
         )
     head = (
-        f"{MARK[lang]} {when(as_of, lang)} {window} {title} {len(items)}개 (업비트 원화 마켓):"
+        f"{MARK[lang]} {when(as_of, lang)} {window} {title} (업비트 원화 마켓):"
         if lang == "ko"
         else f"{MARK[lang]} {title.capitalize()}, {window}, Upbit KRW market, {when(as_of, lang)}:"
     )
@@ -154,9 +154,9 @@ def mood(intent: Intent, data: dict[str, Any], as_of: str | None) -> str:
             f"{krw_amount(data.get('value_1h_fills_krw'), lang)}"
         )
         if gainers:
-            lines.append(f"- 상승 1위 {_name(gainers[0], lang)} {fmt_pct(gainers[0].get('change_24h_pct'))}")
+            lines.append(f"- 가장 많이 오른 코인 {_name(gainers[0], lang)} {fmt_pct(gainers[0].get('change_24h_pct'))}")
         if losers:
-            lines.append(f"- 하락 1위 {_name(losers[0], lang)} {fmt_pct(losers[0].get('change_24h_pct'))}")
+            lines.append(f"- 가장 많이 내린 코인 {_name(losers[0], lang)} {fmt_pct(losers[0].get('change_24h_pct'))}")
         lines.append(f"- 진행 중인 이상 징후 {n_anom}건" if n_anom else "- 진행 중인 이상 징후 없음")
         return "\n".join(lines)
     tone = "more coins up than down" if up > down else "more coins down than up" if down > up else "flat"
@@ -242,14 +242,12 @@ def history(intent: Intent, market: str, name: str, rows: list[str], as_of: str 
     fields = [r.split(",") for r in rows]
     first_open = float(fields[0][1]) if fields[0][1] else None
     last_close = float(fields[-1][4]) if fields[-1][4] else None
-    high = max(float(f[2]) for f in fields if f[2])
-    low = min(float(f[3]) for f in fields if f[3])
     if lang == "ko":
         return (
             f"{MARK[lang]} {when(as_of, lang)} {label} 최근 {span_ko} 흐름: "
-            f"시가 {won(first_open)} → 현재 {won(last_close)}, 고가 {won(high)} · 저가 {won(low)}."
+            f"시가 {won(first_open)} → 현재 {won(last_close)}."
         )
     return (
         f"{MARK[lang]} {label} over the last {span_en}, {when(as_of, lang)}: open "
-        f"{krw(first_open)} → now {krw(last_close)} KRW, high {krw(high)}, low {krw(low)}."
+        f"{krw(first_open)} → now {krw(last_close)} KRW."
     )

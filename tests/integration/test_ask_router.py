@@ -137,7 +137,7 @@ def test_the_router_gets_at_least_95_percent_of_the_question_table_right_offline
 
 
 def _symbols_in_order(text: str) -> list[str]:
-    return re.findall(r"^\d+\. (?:[^\s(]*\()?([A-Z0-9]+)", text, re.M)
+    return re.findall(r"^- (?:[^\s(]*\()?([A-Z0-9]+)", text, re.M)
 
 
 def _sql(settings: Settings, query: str) -> list[str]:
