@@ -110,6 +110,8 @@ def movers(intent: Intent, data: dict[str, Any], as_of: str | None) -> str:
             else f"{MARK[lang]} No coins qualify for {title} ({window}), {when(as_of, lang)}."
         )
     lines = []
+    # English lines name a short window on each change (the claim verifier reads a change's window from its line).
+    per_line = f"{data.get('window')} " if lang != "ko" and data.get("window") in ("1m", "5m", "1h") else ""
     for m in items:
         value = m.get("value_fills_krw") if m.get("value_fills_krw") is not None else m.get("value_24h_upbit_krw")
         extra = f" · 체결 {m['fills']:,}건" if lang == "ko" and m.get("fills") is not None else ""
@@ -118,7 +120,7 @@ def movers(intent: Intent, data: dict[str, Any], as_of: str | None) -> str:
         price = won(m.get("price")) if lang == "ko" else f"{krw(m.get('price'))} KRW"
         value_label = "거래대금" if lang == "ko" else "value"
         lines.append(
-            f"- {_name(m, lang)} {price} {fmt_pct(m.get('change_pct'))} · {value_label} "
+            f"- {_name(m, lang)} {price} {per_line}{fmt_pct(m.get('change_pct'))} · {value_label} "
             f"{krw_amount(value, lang)}{extra}"
         )
     head = (
