@@ -1,4 +1,4 @@
-"""Candles of one market at 1m/5m/1h/1d, built from the 1-minute aggregate over a bounded range."""
+"""Candles of one market at 1m/5m/1h/1d, built from the combined 1-minute history (fills, else Upbit REST)."""
 
 from __future__ import annotations
 
@@ -54,16 +54,16 @@ def candles(
         cur.execute(
             """
             WITH m AS MATERIALIZED (
-                SELECT bucket, open, high, low, close, volume, value, fills
-                FROM ohlcv_1m
+                SELECT bucket, open, high, low, close, volume, value, fills, source
+                FROM ohlcv_1m_combined
                 WHERE code = %(code)s AND bucket >= %(start)s AND bucket <= %(as_of)s
             ), g AS (
                 SELECT date_bin(%(step)s, bucket, %(origin)s) AS t, min(bucket) AS first_b, max(bucket) AS last_b,
                        max(high) AS high, min(low) AS low, sum(volume) AS volume, sum(value) AS value,
-                       sum(fills) AS fills
+                       sum(fills) AS fills, count(*) FILTER (WHERE source = 'rest') AS rest
                 FROM m GROUP BY 1
             )
-            SELECT g.t, o.open, g.high, g.low, c.close, g.volume, g.value, g.fills
+            SELECT g.t, o.open, g.high, g.low, c.close, g.volume, g.value, g.fills, g.rest
             FROM g JOIN m o ON o.bucket = g.first_b JOIN m c ON c.bucket = g.last_b
             ORDER BY g.t
             """,
@@ -81,6 +81,7 @@ def candles(
             volume=r[5],
             value_fills_krw=r[6] if is_krw else None,
             fills=int(r[7] or 0),
+            rest_minutes=int(r[8] or 0),
         )
         for r in rows
     ]

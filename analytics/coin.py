@@ -99,7 +99,7 @@ def _window_aggregates(conn: psycopg2.extensions.connection, ref: MarketRef, as_
                 (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r5)s))[1],
                 (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r60)s))[1],
                 (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r24)s))[1]
-            FROM ohlcv_1m
+            FROM ohlcv_1m_combined
             WHERE code = %(code)s AND bucket > %(start)s AND bucket <= %(as_of)s
             """,
             {

@@ -31,6 +31,16 @@ class Gap(BaseModel):
     start: datetime
     end: datetime | None = Field(description="None while the gap is still open")
     reason: str
+    heal: str | None = Field(
+        default=None,
+        description="healed (its minutes were fetched from Upbit REST), not_healable (older than Upbit keeps), "
+        "failed (retried), or None (not tried yet)",
+    )
+
+    def heal_note(self) -> str:
+        return {"healed": " healed from REST", "not_healable": " not healable", "failed": " heal failed"}.get(
+            self.heal or "", ""
+        )
 
 
 class Freshness(BaseModel):
@@ -40,14 +50,24 @@ class Freshness(BaseModel):
     markets_reporting: int = 0
     gaps: list[Gap] = Field(default_factory=list, description="known gaps overlapping the last 24 h (newest first)")
     open_gaps: int = 0
+    rest_minutes: int = Field(
+        default=0,
+        description="1-minute candles of the last 24 h that came from Upbit REST (no fills stored for them): for "
+        "one market the minutes served, for a quote the span of minutes with REST candles",
+    )
+    rest_from: datetime | None = Field(default=None, description="oldest REST minute in the last 24 h")
+    rest_to: datetime | None = Field(default=None, description="newest REST minute in the last 24 h")
 
     def line(self) -> str:
         gaps = "none" if not self.gaps else f"{len(self.gaps)} (open {self.open_gaps})"
         if self.gaps:
             g = self.gaps[0]
-            gaps += f" last {ctx.fmt_hm(g.start)}-{ctx.fmt_hm(g.end) if g.end else 'open'}"
+            gaps += f" last {ctx.fmt_hm(g.start)}-{ctx.fmt_hm(g.end) if g.end else 'open'}{g.heal_note()}"
         stale = " STALE" if self.stale else ""
-        return f"as of {ctx.fmt_time(self.as_of)} (lag {ctx.fmt_lag(self.lag_seconds)}{stale}; gaps {gaps})"
+        rest = ""
+        if self.rest_minutes:
+            rest = f"; REST minutes {self.rest_minutes} ({ctx.fmt_hm(self.rest_from)}-{ctx.fmt_hm(self.rest_to)})"
+        return f"as of {ctx.fmt_time(self.as_of)} (lag {ctx.fmt_lag(self.lag_seconds)}{stale}; gaps {gaps}{rest})"
 
 
 class MarketRef(BaseModel):
@@ -417,11 +437,17 @@ class CoinBrief(BaseModel):
 
         def render(level: int) -> str:
             names = "/".join(n for n in (r.korean_name, r.english_name if level == 0 else "") if n)
+            # The tightest level leaves out a rolling 24h change it cannot state ("24h n/a").
+            rolling_24h = (
+                ""
+                if level == 2 and self.change_rolling_24h_pct is None
+                else f"24h {fmt_pct(self.change_rolling_24h_pct)}; "
+            )
             lines = [
                 f"{r.market} {names} {self.freshness.line()}",
                 f"price {fmt_price(self.price)} {q}; change 1m {fmt_pct(self.change_1m_pct)} "
                 f"5m {fmt_pct(self.change_5m_pct)} 1h {fmt_pct(self.change_1h_pct)} "
-                f"24h {fmt_pct(self.change_rolling_24h_pct)}; vs prev close {fmt_pct(self.change_24h_pct)} "
+                f"{rolling_24h}vs prev close {fmt_pct(self.change_24h_pct)} "
                 f"(prev close {fmt_price(self.prev_close)} at 09:00 KST)",
                 f"value 1h{ctx.coverage(self.value_1h_coverage_seconds, 3600)} {fmt_krw(self.value_1h_fills_krw)} "
                 f"(fills) = {fmt_ratio(self.value_vs_baseline)} "
@@ -430,18 +456,18 @@ class CoinBrief(BaseModel):
                 f"day range {fmt_price(self.day_low)}-{fmt_price(self.day_high)} "
                 f"at {fmt_share(self.day_position_pct)}; "
                 f"52w {fmt_price(self.low_52w)}-{fmt_price(self.high_52w)} at {fmt_share(self.position_52w_pct)}",
-                f"buy share 1h {fmt_share(self.buy_share_1h_pct)} of fill value; day bid/ask volume "
-                f"{fmt_ratio(self.bid_ask_volume_ratio_day)}",
+                f"buy share 1h {fmt_share(self.buy_share_1h_pct)}{' of fill value' if level < 2 else ''}; "
+                f"day bid/ask volume {fmt_ratio(self.bid_ask_volume_ratio_day)}",
             ]
             flags = (["warning"] if r.warning else []) + r.caution
             if self.market_warning and self.market_warning not in ("NONE", ""):
                 flags.append(f"market_warning={self.market_warning}")
             lines.append("flags: " + (", ".join(flags) if flags else "none"))
+            n = (3, 2, 1)[level]
+            if self.anomalies:  # before the indicators: if a budget cut drops a line, it is not the anomalies
+                lines.append("anomalies: " + "; ".join(a.text(q) for a in self.anomalies[:n]))
             if self.indicators is not None:
                 lines.append(self.indicators.line(short=level == 1, bare=level == 2))
-            n = (3, 2, 1)[level]
-            if self.anomalies:
-                lines.append("anomalies: " + "; ".join(a.text(q) for a in self.anomalies[:n]))
             return "\n".join(lines)
 
         return ctx.fit_to_budget(render, 3, budget)
@@ -494,6 +520,7 @@ class Candle(BaseModel):
     volume: float | None
     value_fills_krw: float | None = Field(description="Σ price × volume of fills (quote currency)")
     fills: int
+    rest_minutes: int = Field(default=0, description="minutes of this candle that came from Upbit REST candles")
 
 
 class CandleSeries(BaseModel):

@@ -96,11 +96,15 @@ def market_overview(
 
 
 def _coverage(conn: psycopg2.extensions.connection, as_of: datetime, quote: str) -> float | None:
-    """Seconds of stored fills behind the last hour's figures (3600 when the whole hour is stored)."""
+    """Seconds of stored history (fills, else Upbit REST minutes) behind the last hour's figures (3600 when the
+    whole hour is covered). The oldest minute of the combined history is the older of the two sources' oldest (a
+    REST minute superseded by fills has fills at that same minute), so two index reads answer it."""
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT min(bucket) FROM ohlcv_1m WHERE code LIKE %s AND bucket > %s AND bucket <= %s",
-            (quote + "-%", as_of - timedelta(hours=2), as_of),
+            "SELECT least((SELECT min(bucket) FROM ohlcv_1m WHERE code LIKE %(q)s AND bucket > %(lo)s"
+            " AND bucket <= %(hi)s), (SELECT min(bucket) FROM rest_candles_1m WHERE code LIKE %(q)s"
+            " AND bucket > %(lo)s AND bucket <= %(hi)s))",
+            {"q": quote + "-%", "lo": as_of - timedelta(hours=2), "hi": as_of},
         )
         row = cur.fetchone()
     first = row[0] if row else None

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "services": ("services", "start/stop/status of the local Postgres, Redis and Kafka-protocol broker"),
     "ingest": ("ingest", "stream the Upbit WebSocket (or a recorded file) into Kafka"),
     "consume": ("consume", "write Kafka ticker messages into the database, losslessly"),
+    "backfill": ("backfill", "fetch 1-minute candles from Upbit REST (history and gaps), resumable"),
     "fake-upbit": ("fake_upbit", "run the local Upbit-protocol replay server and market simulator"),
     "scan": ("scan", "run one anomaly scan now"),
     "anomalies": ("anomalies", "list detected anomaly events"),

@@ -44,7 +44,7 @@ def filled() -> Iterator[tuple[Settings, Filled]]:
     gen = make_scratch_db()
     settings = next(gen)
     try:
-        fill = fill_with_simulator(settings, markets=2, minutes=MINUTES, rate=1.5, seed=17)
+        fill = fill_with_simulator(settings, markets=2, minutes=MINUTES, rate=0.4, seed=17)
         yield settings, fill
     finally:
         gen.close()

@@ -32,6 +32,7 @@ def test_cli_declares_every_contracted_subcommand() -> None:
         "services",
         "ingest",
         "consume",
+        "backfill",
         "fake-upbit",
         "scan",
         "anomalies",
