@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     anthropic_max_retries: int = Field(default=3, ge=0, le=10)
     llm_max_output_tokens: int = Field(default=700, ge=16, le=8192)
     llm_max_context_tokens: int = Field(default=1_500, ge=100)
+    # `ask` with Claude tool use: every request's input (system + tool definitions + messages) stays within this.
+    llm_ask_max_input_tokens: int = Field(default=4_000, ge=500)
     report_language: Literal["ko", "en"] = "ko"
 
     # --- Alerts ---------------------------------------------------------------------------------
@@ -150,6 +152,10 @@ class Settings(BaseSettings):
     mcp_host: str = "127.0.0.1"
     mcp_port: int = 8765
     mcp_token: SecretStr = SecretStr("")
+    # Tool results carry the data as structuredContent (with a slim outputSchema) next to the compact text. Claude
+    # Code and VS Code hand a model JSON of structuredContent instead of the text when it is present: false sends the
+    # compact text alone, which keeps those clients within the token budgets (docs/analytics-mcp.md).
+    mcp_structured_content: bool = True
     # Host names (comma separated) the HTTP surfaces answer besides the loopback names and a specific bind
     # address: requests with another Host or Origin are refused (DNS rebinding). "*" allows any (not advised).
     mcp_allowed_hosts: str = ""
@@ -163,6 +169,8 @@ class Settings(BaseSettings):
     web_token: SecretStr = SecretStr("")
     # How often the dashboard re-reads the analytics layer for its live feed (server-sent events).
     web_refresh_seconds: float = Field(default=2.0, ge=0.2, le=300)
+    # The dashboard's Q&A waits this long for the Celery `ask` task (queue llm) before answering 504.
+    web_ask_timeout_seconds: float = Field(default=90.0, gt=0)
 
     @field_validator("upbit_quotes")
     @classmethod

@@ -36,7 +36,7 @@ AREAS: dict[str, str] = {
     "dashboard": "bench.dashboard",
 }
 ALIASES = {"celery_llm": "llm"}
-NOT_AREAS = frozenset({"__init__", "__main__", "common"})
+NOT_AREAS = frozenset({"__init__", "__main__", "common", "realistic"})  # realistic: a data filler
 
 
 def discover_areas() -> dict[str, str]:
