@@ -21,6 +21,10 @@ KIND_LABEL = {
     "data_stale": "data stale",
 }
 SEVERITY_EMOJI = {"info": "ℹ️", "low": "🟦", "medium": "🟨", "high": "🟧", "critical": "🟥"}
+# The two parts of one status version: the facts go out the moment the event opens (no model in the way); the
+# interpretation follows as a second message when it arrives (docs/anomaly-alerts.md, "Facts first").
+PART_ALERT = "alert"
+PART_READING = "reading"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class AlertEvent:
     resolution: str | None
     metrics: dict[str, Any]
     interpretation: dict[str, Any] | None
+    part: str = PART_ALERT
 
     @property
     def version(self) -> int:
@@ -49,13 +54,16 @@ class AlertEvent:
         return self.resolved_at or self.detected_at
 
     def idempotency_key(self, channel: str) -> str:
-        return f"anomaly-{self.id}-v{self.version}-{channel}"
+        suffix = "" if self.part == PART_ALERT else f"-{self.part}"
+        return f"anomaly-{self.id}-v{self.version}-{channel}{suffix}"
 
     @property
     def title(self) -> str:
         label = KIND_LABEL.get(self.kind, self.kind)
         name = f"{self.market} ({self.korean_name})" if self.korean_name else self.market
         prefix = "Resolved: " if self.status == "resolved" else "Escalated: " if self.status == "escalated" else ""
+        if self.part == PART_READING:
+            prefix = "Interpretation: " + prefix
         return f"{prefix}{name} {label} — {self.severity}"
 
     def move_text(self) -> str:
@@ -90,7 +98,11 @@ class AlertEvent:
     def interpretation_text(self) -> str:
         it = self.interpretation
         if not it:
-            return "Interpretation pending."
+            return (
+                "Interpretation pending: it follows in a separate message."
+                if self.part == PART_ALERT
+                else "No interpretation."
+            )
         text = str(it.get("text") or "").strip()
         cause = it.get("cause_category")
         conf = it.get("confidence")
