@@ -52,7 +52,7 @@ class DetectorConfig:
     # Medium+ needs the price itself to have moved this far in the triggering window: a crowd trading heavily while
     # the price moves 3–4 % is what real books do around news several times a week; value cannot stand in for the
     # move (tuned on the tuning tapes only, docs/anomaly-alerts.md).
-    medium_min_move_pct: float = 0.0
+    medium_min_move_pct: float = 5.0
     # Floor of the per-bucket baseline value (≈ 430 M KRW a day), so a quiet market's median of ~0 cannot make any
     # trade a "spike". Kept low on purpose: pumps target small caps, which trade a few hundred million KRW a day.
     baseline_floor_krw: float = 50_000.0
