@@ -9,6 +9,7 @@ from typing import Any
 import psycopg2.extensions
 import psycopg2.extras
 
+UNVERIFIED_MARK = "⚠️ 수치 미검증 · numbers not verified"  # the same words as llm.verify.UNVERIFIED_MARK
 STATUS_VERSION = {"open": 1, "escalated": 2, "resolved": 3}
 KIND_LABEL = {
     "pump": "pump",
@@ -95,6 +96,13 @@ class AlertEvent:
             f"buy share {m.get('buy_share_pct', '?')} %, {m.get('fills', '?')} fills"
         )
 
+    @property
+    def numbers_verified(self) -> bool | None:
+        """Whether the interpretation's figures passed claim-level verification (None: no interpretation yet)."""
+        if not self.interpretation:
+            return None
+        return self.interpretation.get("grounded") is not False
+
     def interpretation_text(self) -> str:
         it = self.interpretation
         if not it:
@@ -104,6 +112,9 @@ class AlertEvent:
                 else "No interpretation."
             )
         text = str(it.get("text") or "").strip()
+        if self.numbers_verified is False:
+            # An unverified reading is delivered only marked (docs/truth.md): the marker leads, so no reader misses it.
+            text = f"{UNVERIFIED_MARK}\n{text}"
         cause = it.get("cause_category")
         conf = it.get("confidence")
         watch = it.get("watch_next") or []

@@ -6,7 +6,8 @@ Body (UTF-8 JSON, identical on every retry of one event version):
      "part": "alert" (facts, sent as soon as the event opens) | "reading" (the same event with its interpretation,
              sent as a follow-up when the interpretation arrives; skipped when the alert already carried it),
      "anomaly": {"id", "market", "korean_name", "kind", "severity", "status", "started_at", "detected_at",
-                 "resolved_at", "resolution", "metrics": {...units in the key names...}, "interpretation": {...}|null}}
+                 "resolved_at", "resolution", "metrics": {...units in the key names...}, "interpretation": {...}|null,
+                 "numbers_verified": true|false|null (false: the interpretation's figures failed verification)}}
 Headers:
     X-Upbit-LLM-Timestamp: unix seconds when this attempt was signed
     X-Upbit-LLM-Signature: "v1=" + hex(HMAC_SHA256(secret, "<timestamp>." + raw body))
@@ -49,6 +50,7 @@ def build_body(event: AlertEvent) -> dict[str, Any]:
             "resolution": event.resolution,
             "metrics": event.metrics,
             "interpretation": event.interpretation,
+            "numbers_verified": event.numbers_verified,
         },
     }
 

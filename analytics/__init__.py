@@ -20,7 +20,10 @@ Public API (names are a cross-team contract):
         market = code or any resolvable text; LookupError if it names no market or the market has no data.
     movers.top_movers(conn, *, window="24h"|"1h"|"5m"|"1m", direction="gainers"|"losers"|"both",
                       limit=10 (≤ 50), quote="KRW") -> MoversResult
-    candles.candles(conn, market, interval="1m"|"5m"|"1h", limit=60 (≤ 500)) -> CandleSeries (oldest first)
+    candles.candles(conn, market, interval="1m"|"5m"|"1h"|"1d", limit=60 (≤ 500)) -> CandleSeries (oldest first)
+    indicators.indicators(conn, market, interval="1h", *, include_open=False) -> IndicatorSet    to_context() ≤ 300
+        RSI14/MACD/Bollinger/SMA/EMA/volume at the last closed candle; n/a with reasons (docs/indicators.md)
+    indicators.indicator_series(conn, market, interval="1m", *, keep=300) -> IndicatorSeries (chart overlays)
     anomalies.recent_anomalies(conn, *, market=None, since=None, status="open"|"resolved"|"all",
                                min_severity="info", limit=20 (≤ 100)) -> AnomalyList
     summaries.latest_summary(conn, *, kind="market_summary"|"coin_qa"|"anomaly_interpretation",

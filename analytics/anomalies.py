@@ -18,10 +18,12 @@ Status = Literal["open", "resolved", "all"]
 
 def _interpretation_text(value: Any) -> str | None:
     if isinstance(value, dict):
+        # An interpretation whose figures failed verification is shown only behind the marker (docs/truth.md).
+        mark = "⚠️ 수치 미검증 · numbers not verified — " if value.get("grounded") is False else ""
         for key in ("text", "summary", "explanation"):
             text = value.get(key)
             if isinstance(text, str) and text:
-                return text[:300]
+                return mark + text[:300]
     return None
 
 

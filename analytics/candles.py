@@ -1,4 +1,4 @@
-"""Candles of one market at 1m/5m/1h, built from the 1-minute aggregate over a bounded range."""
+"""Candles of one market at 1m/5m/1h/1d, built from the combined 1-minute history (fills, else Upbit REST)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ from analytics.models import Candle, CandleSeries, Interval
 from analytics.resolver import resolve_market
 
 MAX_CANDLES = 500
-STEP = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "1h": timedelta(hours=1)}
+STEP = {
+    "1m": timedelta(minutes=1),
+    "5m": timedelta(minutes=5),
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),  # UTC midnight = 09:00 KST, where Upbit's own daily candles start
+}
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # the same origin as the ohlcv_5m / ohlcv_1h views
 
 
@@ -40,16 +45,16 @@ def candles(
         cur.execute(
             """
             WITH m AS MATERIALIZED (
-                SELECT bucket, open, high, low, close, volume, value, fills
-                FROM ohlcv_1m
+                SELECT bucket, open, high, low, close, volume, value, fills, source
+                FROM ohlcv_1m_combined
                 WHERE code = %(code)s AND bucket >= %(start)s AND bucket <= %(as_of)s
             ), g AS (
                 SELECT date_bin(%(step)s, bucket, %(origin)s) AS t, min(bucket) AS first_b, max(bucket) AS last_b,
                        max(high) AS high, min(low) AS low, sum(volume) AS volume, sum(value) AS value,
-                       sum(fills) AS fills
+                       sum(fills) AS fills, count(*) FILTER (WHERE source = 'rest') AS rest
                 FROM m GROUP BY 1
             )
-            SELECT g.t, o.open, g.high, g.low, c.close, g.volume, g.value, g.fills
+            SELECT g.t, o.open, g.high, g.low, c.close, g.volume, g.value, g.fills, g.rest
             FROM g JOIN m o ON o.bucket = g.first_b JOIN m c ON c.bucket = g.last_b
             ORDER BY g.t
             """,
@@ -67,6 +72,7 @@ def candles(
             volume=r[5],
             value_fills_krw=r[6] if is_krw else None,
             fills=int(r[7] or 0),
+            rest_minutes=int(r[8] or 0),
         )
         for r in rows
     ]

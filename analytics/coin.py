@@ -1,4 +1,4 @@
-"""Coin brief: one market's price, signed changes, value vs baseline, ranges, pressure, flags, anomalies."""
+"""Coin brief: one market's price, signed changes, value vs baseline, ranges, pressure, flags, anomalies, indicators."""
 
 from __future__ import annotations
 
@@ -9,15 +9,31 @@ import psycopg2.extensions
 from analytics.anomalies import query_anomalies
 from analytics.catalog import load_catalog
 from analytics.freshness import freshness
-from analytics.models import CoinBrief, MarketRef
+from analytics.indicators import indicators
+from analytics.models import CoinBrief, IndicatorInterval, IndicatorSet, MarketRef
 from analytics.resolver import resolve_market
 from analytics.series import latest_rows
 from analytics.units import change_pct, position_pct, ratio, share_pct
 
 BASELINE_HOURS = 24
+# The brief's indicator line reads 1h candles; a market with too little history for RSI14 there falls back to finer
+# candles (the line names its interval), so a young database still shows a reading rather than only "n/a".
+BRIEF_INTERVALS: tuple[IndicatorInterval, ...] = ("1h", "5m", "1m")
 
 
-def coin_brief(conn: psycopg2.extensions.connection, market: str) -> CoinBrief:
+def brief_indicators(conn: psycopg2.extensions.connection, market: str) -> IndicatorSet | None:
+    """The indicator set the coin brief shows: the first of BRIEF_INTERVALS whose RSI14 is warmed up."""
+    result: IndicatorSet | None = None
+    for interval in BRIEF_INTERVALS:
+        result = indicators(conn, market, interval)
+        if result.rsi14 is not None:
+            break
+    if result is not None:
+        result.freshness = None  # the brief states its own freshness once
+    return result
+
+
+def coin_brief(conn: psycopg2.extensions.connection, market: str, *, with_indicators: bool = True) -> CoinBrief:
     """Brief for `market` (a code, or any text the resolver understands). LookupError when it names no market."""
     catalog = load_catalog(conn)
     ref = catalog.get(market) or resolve_market(conn, market)
@@ -28,8 +44,11 @@ def coin_brief(conn: psycopg2.extensions.connection, market: str) -> CoinBrief:
     as_of = t.time
     agg = _window_aggregates(conn, ref, as_of)
     is_krw = ref.quote == "KRW"
-    value_1h, buy_1h, sell_1h, value_prior, first_bucket, ref_1m, ref_5m, ref_1h = agg
+    value_1h, buy_1h, sell_1h, value_prior, first_bucket, ref_1m, ref_5m, ref_1h, ref_24h = agg
     covered_hours = None
+    coverage_1h = None
+    if first_bucket is not None:
+        coverage_1h = min(3600.0, (as_of - first_bucket).total_seconds())
     if first_bucket is not None:
         covered_hours = min(BASELINE_HOURS, (as_of - timedelta(hours=1) - first_bucket).total_seconds() / 3600)
     baseline = value_prior / covered_hours if value_prior is not None and covered_hours and covered_hours >= 1 else None
@@ -44,6 +63,8 @@ def coin_brief(conn: psycopg2.extensions.connection, market: str) -> CoinBrief:
         change_5m_pct=change_pct(t.price, ref_5m),
         change_1h_pct=change_pct(t.price, ref_1h),
         change_24h_pct=t.change_24h_pct,
+        change_rolling_24h_pct=change_pct(t.price, ref_24h),
+        value_1h_coverage_seconds=coverage_1h,
         value_1h_fills_krw=(value_1h or 0.0) if is_krw else None,
         value_baseline_1h_fills_krw=baseline if is_krw else None,
         value_vs_baseline=ratio(value_1h or 0.0, baseline),
@@ -58,6 +79,7 @@ def coin_brief(conn: psycopg2.extensions.connection, market: str) -> CoinBrief:
         bid_ask_volume_ratio_day=ratio(bid, ask),
         market_warning=t.market_warning,
         anomalies=anomalies,
+        indicators=brief_indicators(conn, ref.market) if with_indicators else None,
     )
 
 
@@ -75,8 +97,9 @@ def _window_aggregates(conn: psycopg2.extensions.connection, ref: MarketRef, as_
                 min(bucket),
                 (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r1)s))[1],
                 (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r5)s))[1],
-                (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r60)s))[1]
-            FROM ohlcv_1m
+                (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r60)s))[1],
+                (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r24)s))[1]
+            FROM ohlcv_1m_combined
             WHERE code = %(code)s AND bucket > %(start)s AND bucket <= %(as_of)s
             """,
             {
@@ -87,7 +110,8 @@ def _window_aggregates(conn: psycopg2.extensions.connection, ref: MarketRef, as_
                 "r1": as_of - timedelta(minutes=2),
                 "r5": as_of - timedelta(minutes=6),
                 "r60": as_of - timedelta(minutes=61),
+                "r24": as_of - timedelta(hours=24, minutes=1),
             },
         )
         row = cur.fetchone()
-    return row if row else (None,) * 8
+    return row if row else (None,) * 9

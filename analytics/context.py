@@ -18,6 +18,7 @@ CANDLES_BUDGET = 600
 ANOMALIES_BUDGET = 300
 SUMMARY_BUDGET = 400
 RESOLUTION_BUDGET = 120
+INDICATORS_BUDGET = 300
 
 
 def fit_to_budget(render: Callable[[int], str], levels: int, budget: int) -> str:
@@ -69,6 +70,14 @@ def fmt_lag(seconds: float | None) -> str:
     if seconds < 172800:
         return f"{seconds / 3600:.1f}h"
     return f"{seconds / 86400:.1f}d"
+
+
+def coverage(seconds: float | None, window_seconds: float) -> str:
+    """ " (56s of data)" when a window's figure rests on less data than the window spans; "" when it is covered."""
+    if seconds is None or seconds >= window_seconds - 60:
+        return ""
+    s = max(0.0, seconds)
+    return f" ({s:.0f} s of data)" if s < 120 else f" ({s / 60:.0f} min of data)"
 
 
 def short_code(market: str, quote: str = "KRW") -> str:

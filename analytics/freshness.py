@@ -52,7 +52,8 @@ def freshness(
     with conn.cursor() as cur:
         cur.execute(
             """
-            SELECT code, gap_start, gap_end, reason, count(*) OVER (), count(*) FILTER (WHERE gap_end IS NULL) OVER ()
+            SELECT code, gap_start, gap_end, reason, count(*) OVER (), count(*) FILTER (WHERE gap_end IS NULL) OVER (),
+                   heal_status
             FROM ingest_gaps
             WHERE (gap_end IS NULL OR gap_end >= %s) AND (code IS NULL OR %s::text IS NULL OR code = %s)
             ORDER BY gap_start DESC
@@ -61,7 +62,8 @@ def freshness(
             (horizon, market, market, MAX_GAPS),
         )
         rows = cur.fetchall()
-    gaps = [Gap(code=r[0], start=r[1], end=r[2], reason=r[3][:80]) for r in rows]
+        rest = _rest_coverage(cur, horizon, quote=quote, market=market)
+    gaps = [Gap(code=r[0], start=r[1], end=r[2], reason=r[3][:80], heal=r[6]) for r in rows]
     open_gaps = int(rows[0][5]) if rows else 0
     stale = as_of is None or (lag is not None and lag > STALE_AFTER_SECONDS) or open_gaps > 0
     return Freshness(
@@ -71,4 +73,29 @@ def freshness(
         markets_reporting=reporting or 0,
         gaps=gaps,
         open_gaps=open_gaps,
+        rest_minutes=rest[0],
+        rest_from=rest[1],
+        rest_to=rest[2],
     )
+
+
+def _rest_coverage(
+    cur: psycopg2.extensions.cursor, horizon: datetime, *, quote: str | None, market: str | None
+) -> tuple[int, datetime | None, datetime | None]:
+    """(minutes, oldest, newest) of REST candles in the horizon. One market: exactly the minutes the combined
+    history serves from REST. A quote or all: the span of minutes from the oldest to the newest REST candle (two
+    index probes; counting 230K market-minutes a day on every overview would cost more than the answer)."""
+    if market is not None:
+        cur.execute(
+            "SELECT count(*), min(bucket), max(bucket) FROM ohlcv_1m_combined"
+            " WHERE code = %s AND source = 'rest' AND bucket >= %s",
+            (market, horizon),
+        )
+    else:
+        cur.execute(
+            "SELECT (extract(epoch FROM max(bucket) - min(bucket)) / 60)::int + 1, min(bucket), max(bucket)"
+            " FROM rest_candles_1m WHERE bucket >= %s AND code LIKE %s",
+            (horizon, f"{quote}-%" if quote else "%"),
+        )
+    row = cur.fetchone()
+    return (int(row[0] or 0), row[1], row[2]) if row else (0, None, None)

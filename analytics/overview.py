@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Literal
 
 import psycopg2.extensions
@@ -11,6 +12,7 @@ from analytics.catalog import load_catalog
 from analytics.freshness import freshness
 from analytics.models import Breadth, CoinLine, MarketOverview
 from analytics.series import Latest, fill_values, latest_rows, listed_only, reference_closes, window_changes
+from analytics.units import change_pct
 
 Quote = Literal["KRW", "BTC", "USDT"]
 LIST_SIZE = 5
@@ -38,15 +40,20 @@ def market_overview(
     ch5: dict[str, float | None] = {}
     ch1h: dict[str, float | None] = {}
     value_1h: float | None = None
+    coverage_1h: float | None = None
     if as_of is not None:
         ch5 = window_changes(rows, reference_closes(conn, as_of, "5m", quote=quote))
         ch1h = window_changes(rows, reference_closes(conn, as_of, "1h", quote=quote))
         values = fill_values(conn, as_of, 60, quote=quote)
         value_1h = sum(values.values()) if values else 0.0
+        coverage_1h = _coverage(conn, as_of, quote)
     is_krw = quote == "KRW"
 
-    def line(r: Latest) -> CoinLine:
+    def line(r: Latest, rolling: bool = False) -> CoinLine:
         ref = catalog.get(r.code)
+        rolling_24h = None
+        if rolling and as_of is not None:
+            rolling_24h = change_pct(r.price, reference_closes(conn, as_of, "24h", market=r.code).get(r.code))
         return CoinLine(
             market=r.code,
             symbol=r.code.split("-", 1)[-1],
@@ -55,6 +62,7 @@ def market_overview(
             change_24h_pct=r.change_24h_pct,
             change_5m_pct=ch5.get(r.code),
             change_1h_pct=ch1h.get(r.code),
+            change_rolling_24h_pct=rolling_24h,
             value_24h_upbit_krw=r.value_24h if is_krw else None,
         )
 
@@ -75,8 +83,9 @@ def market_overview(
         breadth_1h=_breadth("1h", list(ch1h.values())),
         value_24h_upbit_krw=value_24h,
         value_1h_fills_krw=value_1h if is_krw else None,
-        btc=line(by_code[f"{quote}-BTC"]) if f"{quote}-BTC" in by_code else None,
-        eth=line(by_code[f"{quote}-ETH"]) if f"{quote}-ETH" in by_code else None,
+        value_1h_coverage_seconds=coverage_1h if is_krw else None,
+        btc=line(by_code[f"{quote}-BTC"], rolling=True) if f"{quote}-BTC" in by_code else None,
+        eth=line(by_code[f"{quote}-ETH"], rolling=True) if f"{quote}-ETH" in by_code else None,
         gainers=[line(r) for r in gainers if (r.change_24h_pct or 0) > 0],
         losers=[line(r) for r in losers if (r.change_24h_pct or 0) < 0],
         value_leaders=[line(r) for r in leaders[:top]],
@@ -84,3 +93,19 @@ def market_overview(
         open_anomalies=anomalies,
         open_anomalies_count=anomaly_count,
     )
+
+
+def _coverage(conn: psycopg2.extensions.connection, as_of: datetime, quote: str) -> float | None:
+    """Seconds of stored history (fills, else Upbit REST minutes) behind the last hour's figures (3600 when the
+    whole hour is covered). The oldest minute of the combined history is the older of the two sources' oldest (a
+    REST minute superseded by fills has fills at that same minute), so two index reads answer it."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT least((SELECT min(bucket) FROM ohlcv_1m WHERE code LIKE %(q)s AND bucket > %(lo)s"
+            " AND bucket <= %(hi)s), (SELECT min(bucket) FROM rest_candles_1m WHERE code LIKE %(q)s"
+            " AND bucket > %(lo)s AND bucket <= %(hi)s))",
+            {"q": quote + "-%", "lo": as_of - timedelta(hours=2), "hi": as_of},
+        )
+        row = cur.fetchone()
+    first = row[0] if row else None
+    return None if first is None else min(3600.0, (as_of - first).total_seconds())

@@ -1,4 +1,5 @@
-"""Shared reads over the aggregates: latest tickers joined to names, and reference closes N minutes before as-of."""
+"""Shared reads: latest tickers joined to names, and reference closes N minutes before as-of from the combined
+1-minute history (fills, else Upbit REST)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import psycopg2.extensions
 from analytics.catalog import Catalog
 from analytics.units import change_pct, fraction_to_pct
 
-WINDOW_MINUTES = {"1m": 1, "5m": 5, "1h": 60}
+WINDOW_MINUTES = {"1m": 1, "5m": 5, "1h": 60, "24h": 1440}
 # How far before the window start to look for the last trade of a quiet market (older → "n/a").
 LOOKBACK = timedelta(hours=24)
 # Most markets trade every few minutes: their reference is found in one range read over this many minutes.
@@ -79,15 +80,15 @@ def reference_closes(
     with conn.cursor() as cur:
         if market is not None:
             cur.execute(
-                "SELECT code, close FROM ohlcv_1m WHERE code = %s AND bucket > %s AND bucket <= %s "
+                "SELECT code, close FROM ohlcv_1m_combined WHERE code = %s AND bucket > %s AND bucket <= %s "
                 "ORDER BY bucket DESC LIMIT 1",
                 (market, upper - LOOKBACK, upper),
             )
             return {code: close for code, close in cur.fetchall() if close is not None}
         pattern = (quote or "") + "-%"
         cur.execute(
-            "SELECT DISTINCT ON (code) code, close FROM ohlcv_1m WHERE code LIKE %s AND bucket > %s AND bucket <= %s "
-            "ORDER BY code, bucket DESC",
+            "SELECT DISTINCT ON (code) code, close FROM ohlcv_1m_combined"
+            " WHERE code LIKE %s AND bucket > %s AND bucket <= %s ORDER BY code, bucket DESC",
             (pattern, upper - NEAR, upper),
         )
         out.update({code: close for code, close in cur.fetchall() if close is not None})
@@ -96,7 +97,7 @@ def reference_closes(
         if quiet:
             cur.execute(
                 "SELECT t.code, r.close FROM unnest(%s::text[]) AS t(code) CROSS JOIN LATERAL ("
-                " SELECT close FROM ohlcv_1m o WHERE o.code = t.code AND o.bucket > %s AND o.bucket <= %s"
+                " SELECT close FROM ohlcv_1m_combined o WHERE o.code = t.code AND o.bucket > %s AND o.bucket <= %s"
                 " ORDER BY o.bucket DESC LIMIT 1) r",
                 (quiet, upper - LOOKBACK, upper - NEAR),
             )
@@ -114,7 +115,8 @@ def fill_values(conn: psycopg2.extensions.connection, as_of: datetime, minutes: 
     start = as_of - timedelta(minutes=minutes)
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT code, sum(value) FROM ohlcv_1m WHERE code LIKE %s AND bucket > %s AND bucket <= %s GROUP BY code",
+            "SELECT code, sum(value) FROM ohlcv_1m_combined WHERE code LIKE %s AND bucket > %s AND bucket <= %s"
+            " GROUP BY code",
             (quote + "-%", start, as_of),
         )
         return {code: float(v) for code, v in cur.fetchall() if v is not None}

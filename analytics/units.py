@@ -76,3 +76,36 @@ def fmt_price(price: float | None) -> str:
 
 def fmt_ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}x"
+
+
+def fmt_krw_ko(value: float | None) -> str:
+    """A KRW amount for Korean sentences with exactly the precision fmt_krw shows (so text and context agree):
+    1.82T → 1.82조원, 16.6B → 166억원, 812M → 8.12억원, 73.2M → 7,320만원, 12.3K → 1.23만원."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    sign = "-" if value < 0 else ""
+    v = abs(value)
+    if v >= 1e3:
+        compact = fmt_krw(v)  # e.g. "73.2M": the figure as contexts write it
+        v = float(compact[:-1]) * {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}[compact[-1]]
+    for unit, name in ((1e12, "조원"), (1e8, "억원"), (1e4, "만원")):
+        if v >= unit:
+            shown = f"{v / unit:,.4f}".rstrip("0").rstrip(".")
+            return f"{sign}{shown}{name}"
+    return f"{sign}{v:,.0f}원"
+
+
+def fmt_price_ko(price: float | None) -> str:
+    """A price for Korean sentences with thousands separators: 97,554,000원 / 3,161원 / 0.01567원."""
+    if price is None or not math.isfinite(price):
+        return "n/a"
+    if abs(price) >= 100:
+        return f"{price:,.0f}원"
+    return f"{price:.4g}원"
+
+
+def fmt_num(value: float | None, digits: int = 1) -> str:
+    """A plain figure with fixed decimals (RSI 71.2, %B 0.93)."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.{digits}f}"

@@ -31,6 +31,11 @@ class DetectorConfig:
     baseline_minutes: int = 30
     # A market needs this much of its own history inside the baseline window before it can alert.
     warmup_minutes: int = 5
+    # Upbit REST minute candles (used for the baseline when no fills are stored) have no fill count. Each traded
+    # minute counts as this many fills and orders: a market with a candle in every minute of the window is liquid
+    # enough (min_baseline_fills), one with a few candles an hour is not. The order/fill floors of the signals
+    # (min_spike_orders, buy_burst_min_fills) still apply, so a low estimate cannot make alerts cheaper than that.
+    rest_minute_fills: int = 2
     windows: tuple[int, ...] = (1, 3, 6)  # buckets: 10 s, 30 s, 60 s
     # Liquidity: fills in the trailing window (a market that trades a few times an hour is dust) and the value
     # that must actually change hands in the window for an alert (KRW).

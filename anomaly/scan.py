@@ -342,6 +342,25 @@ def _history(cur: psycopg2.extensions.cursor, lo: int, hi: int) -> list[BucketRo
     return [BucketRow(*row) for row in cur.fetchall()]
 
 
+def _rest_history(
+    cur: psycopg2.extensions.cursor, cfg: DetectorConfig, opts: ScanOptions, lo: int, hi: int
+) -> list[BucketRow]:
+    """Upbit REST minutes (first-start backfill, healed gaps) of the baseline window, where no fills are stored:
+    a market with no live history gets a baseline from minute one. One minute = one bucket at the minute's start;
+    REST candles carry no fill count, so each counts DetectorConfig.rest_minute_fills fills and orders."""
+    cur.execute(
+        "SELECT code, (extract(epoch FROM bucket) * 1000)::bigint, open, high, low, close, value"
+        " FROM ohlcv_1m_combined WHERE source = 'rest' AND bucket >= %s AND bucket < %s AND code LIKE ANY(%s)",
+        (_ts(lo), _ts(hi), _code_patterns(opts)),
+    )
+    n = cfg.rest_minute_fills
+    return [
+        BucketRow(code, int(b), float(o), float(h), float(lw), float(c), float(v), float(v) / 2, n, n // 2, n)
+        for code, b, o, h, lw, c, v in cur.fetchall()
+        if int(b) % cfg.bucket_ms == 0
+    ]
+
+
 def _gaps(cur: psycopg2.extensions.cursor, lo: int, hi: int) -> list[tuple[str | None, int, int | None]]:
     cur.execute(
         "SELECT code, gap_start, gap_end FROM ingest_gaps WHERE gap_start < %s AND (gap_end IS NULL OR gap_end > %s)"
@@ -386,6 +405,8 @@ def _process_chunk(
             history_from = wm - (cfg.baseline_minutes + 1) * 60_000
             by_bucket: dict[int, list[BucketRow]] = defaultdict(list)
             for r in _aggregate(cur, cfg, opts, history_from, wm):
+                by_bucket[r.start_ms].append(r)
+            for r in _rest_history(cur, cfg, opts, history_from, wm):
                 by_bucket[r.start_ms].append(r)
             for t in range(history_from, wm, bms):
                 engine.warm(t, sorted(by_bucket.get(t, ()), key=lambda r: r.code))

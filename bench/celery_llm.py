@@ -1,11 +1,11 @@
-"""Celery/LLM figures: context tokens per summary versus raw tickers, summary/Q&A latency, grounding speed, cost/day.
+"""Celery/LLM figures: context tokens per summary versus raw tickers, summary/Q&A latency, verification speed, cost/day.
 
 Fills a dedicated database (`<TIMESCALEDB_DBNAME>_bench_llm`, recreated each run) from the simulator, then
 measures in the same run:
 - tokens of the summary context (offline Claude BPE) versus the raw tickers it replaces (latest message of every
   market, and the full 5-minute stream), the baseline;
 - latency of produce_summary offline and through the local Messages API stand-in (real SDK, real HTTP);
-- grounding-check time per answer; estimated cost per summary and per day at the default model's prices.
+- claim-verification time per answer; estimated cost per summary and per day at the default model's prices.
 
     python -m bench.celery_llm [--markets 160] [--seconds 600]
 """
@@ -72,8 +72,8 @@ def run(
     settings: Settings, *, markets: int = 160, seconds: float = 600, quick: bool = False, **_: Any
 ) -> list[BenchFigure]:
     from analytics.tokens import count_tokens
-    from llm.grounding import check
     from llm.summary import produce_summary
+    from llm.verify import verify
     from upbit_core.settings import PROJECT_ROOT
 
     if str(PROJECT_ROOT) not in sys.path:  # the Messages API stand-in lives with the tests (repository checkout)
@@ -178,15 +178,15 @@ def run(
         )
     )
 
-    # Grounding check speed on a realistic answer.
+    # Claim verification speed on a realistic answer (the context lines read back as an answer).
     context = outcome.result["context"]["text"] if outcome else ""
     answer = " ".join(context.splitlines()[:6])
     started = time.perf_counter()
     rounds = 200
     for _round in range(rounds):
-        check(answer, context)
+        verify(answer, context)
     per_check = (time.perf_counter() - started) / rounds * 1000
-    figures.append(BenchFigure(AREA, "grounding check per answer", per_check, "ms", goal="< 20", met=per_check < 20))
+    figures.append(BenchFigure(AREA, "claim verification per answer", per_check, "ms", goal="< 20", met=per_check < 20))
     return figures
 
 

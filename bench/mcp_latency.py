@@ -52,8 +52,8 @@ def _progress(message: str) -> None:
     print(f"[bench mcp] {message}", file=sys.stderr, flush=True)
 
 
-def generate(settings: Settings, rows: int, markets: int) -> None:
-    """Fill the bench database with `rows` ticks over HISTORY_DAYS ending now, then refresh the aggregates."""
+def generate(settings: Settings, rows: int, markets: int, *, days: int = HISTORY_DAYS) -> None:
+    """Fill the bench database with `rows` ticks over `days` ending now, then refresh the aggregates."""
     from db.connection import connect
     from fake_upbit.simulator import MarketSimulator
     from ingest.catalog import store_catalog
@@ -78,7 +78,7 @@ def generate(settings: Settings, rows: int, markets: int) -> None:
             end = cur.fetchone()[0]  # type: ignore[index]
         conn.commit()
         per_market = rows // markets
-        step_ms = HISTORY_DAYS * 86_400_000 / per_market
+        step_ms = days * 86_400_000 / per_market
         started = time.monotonic()
         for lo in range(0, rows, CHUNK):
             hi = min(rows, lo + CHUNK) - 1

@@ -59,6 +59,15 @@ def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": every(settings.catalog_refresh_interval_seconds),
             "options": {"queue": Queue.MAINTENANCE.value, "expires": settings.catalog_refresh_interval_seconds},
         },
+        # Why: every WebSocket reconnect, watchdog recycle or ingest outage leaves minutes without fills, and every
+        # aggregate over them (1 h changes, baselines, anomaly scores) is wrong until they are filled. This fetches the
+        # recorded gaps' minutes from Upbit REST while Upbit still keeps them; a heal takes one request per market, so
+        # a run that waited longer than a period is dropped (the next one picks up the same gaps).
+        "gap-heal": {
+            "task": "celery_app.tasks.maintenance.heal_gaps",
+            "schedule": every(settings.gap_heal_interval_seconds),
+            "options": {"queue": Queue.MAINTENANCE.value, "expires": settings.gap_heal_interval_seconds},
+        },
         # Why: raw-tick retention in plain PostgreSQL mode, and retention of the operational logs that otherwise
         # grow forever (dead_letters — a hostile feed can add millions —, alert_deliveries, closed ingest_gaps,
         # llm_calls; *_RETENTION_DAYS settings). Hourly is plenty; a missed run is caught up by the next.

@@ -18,7 +18,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
-from analytics.models import AnomalyList, CandleSeries, CoinBrief, MarketOverview, Resolution, SummaryResult
+from analytics.models import (
+    AnomalyList,
+    CandleSeries,
+    CoinBrief,
+    IndicatorSeries,
+    MarketOverview,
+    Resolution,
+    SummaryResult,
+)
 from dashboard.data import DataSource, MarketTable
 from dashboard.live import LiveHub
 from db.connection import DatabaseUnavailable
@@ -122,6 +130,20 @@ async def candles(
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> CandleSeries:
     return await call(_data(request).candles, normalise_market(market), interval, limit)
+
+
+@router.get(
+    "/indicators/{market}",
+    response_model=IndicatorSeries,
+    summary="Chart overlays per candle: SMA/EMA 20/50/200, Bollinger(20, 2 sd), RSI14 (warm-up values are null)",
+)
+async def indicators(
+    request: Request,
+    market: MarketPath,
+    interval: Literal["1m", "5m", "1h"] = "1m",
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+) -> IndicatorSeries:
+    return await call(_data(request).indicators, normalise_market(market), interval, limit)
 
 
 @router.get("/anomalies", response_model=AnomalyList, summary="Anomaly events, newest first")

@@ -19,6 +19,7 @@ from analytics.models import (
     CoinBrief,
     CoinLine,
     Freshness,
+    IndicatorSeries,
     MarketOverview,
     MarketRef,
     Resolution,
@@ -145,6 +146,13 @@ class DataSource:
 
         with self.pool.connection() as conn:
             return candles(conn, market, interval, limit)
+
+    def indicators(self, market: str, interval: Interval, limit: int) -> IndicatorSeries:
+        """Chart overlays (MAs, Bollinger, RSI) aligned with `candles(market, interval, limit)`."""
+        from analytics.indicators import indicator_series
+
+        with self.pool.connection() as conn:
+            return indicator_series(conn, market, interval, keep=limit)
 
     def anomalies(self, *, market: str | None = None, limit: int = FEED_SIZE) -> AnomalyList:
         with self.pool.connection() as conn:

@@ -23,7 +23,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "value_24h": {"ko": "거래대금(24h)", "en": "Value (24h)"},
     "coin": {"ko": "코인", "en": "Coin"},
     "price": {"ko": "현재가", "en": "Price"},
-    "change_24h": {"ko": "전일대비", "en": "24h"},
+    "change_24h": {"ko": "전일 대비", "en": "vs prev close"},  # Upbit's change since 09:00 KST, not 24 h
     "change_1m": {"ko": "1분", "en": "1m"},
     "change_5m": {"ko": "5분", "en": "5m"},
     "change_1h": {"ko": "1시간", "en": "1h"},
@@ -68,7 +68,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
     },
     "freshness": {"ko": "데이터 신선도", "en": "Data freshness"},
     "no_data": {"ko": "데이터가 아직 없습니다. 수집기를 실행하세요.", "en": "No data yet: start ingest and consume."},
-    "grounded_no": {"ko": "수치 검증 실패 표시됨", "en": "flagged: numbers not grounded"},
+    "grounded_no": {"ko": "수치 미검증", "en": "numbers not verified"},
     "question": {"ko": "질문", "en": "Question"},
     "lang_other": {"ko": "English", "en": "한국어"},
     "buy": {"ko": "매수", "en": "buy"},

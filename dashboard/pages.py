@@ -96,10 +96,11 @@ async def _coin_page(request: Request, market: str, interval: Literal["1m", "5m"
         )
 
     def load() -> dict[str, Any]:
-        boot: dict[str, Any] = {"market": ref.market, "brief": None, "candles": None}
+        boot: dict[str, Any] = {"market": ref.market, "brief": None, "candles": None, "indicators": None}
         try:
             boot["brief"] = data.coin(ref.market).model_dump(mode="json")
             boot["candles"] = data.candles(ref.market, interval, CHART_CANDLES).model_dump(mode="json")
+            boot["indicators"] = data.indicators(ref.market, interval, CHART_CANDLES).model_dump(mode="json")
         except LookupError:
             pass  # listed but no ticker yet: the page says "no data" and keeps polling
         return boot

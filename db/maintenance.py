@@ -112,3 +112,19 @@ def prune_operational_logs(conn: psycopg2.extensions.connection, settings: Setti
         deleted[table] = total
     log.info("operational logs pruned %s", " ".join(f"{t}={n}" for t, n in deleted.items()))
     return deleted
+
+
+def prune_superseded_rest_minutes(conn: psycopg2.extensions.connection, *, fetched_within_days: int = 7) -> int:
+    """Delete REST minutes (rest_candles_1m) for which fills arrived after the fetch (late data, replays): while the
+    fills exist the combined view ignores them, but once retention drops the raw fills they would count twice next
+    to the materialised minute. Only recently fetched rows are checked (fills arrive soon after, if at all)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "DELETE FROM rest_candles_1m r WHERE r.fetched_at > now() - make_interval(days => %s) AND EXISTS ("
+            " SELECT 1 FROM ticker_data t WHERE t.code = r.code AND t.time >= r.bucket"
+            " AND t.time < r.bucket + INTERVAL '1 minute')",
+            (fetched_within_days,),
+        )
+        deleted = cur.rowcount
+    conn.commit()
+    return max(deleted, 0)

@@ -1,9 +1,11 @@
-"""The local Upbit-protocol server: WebSocket `/websocket/v1` (ticker stream) and REST `/v1/market/all`, one port.
+"""The local Upbit-protocol server: WebSocket `/websocket/v1` (ticker stream) and REST `/v1/market/all` and
+`/v1/candles/minutes/{unit}` (fake_upbit.candles), one port.
 
 Protocol as Upbit documents it: a request is one JSON array `[{ticket}, {type: "ticker", codes, is_only_realtime |
 is_only_snapshot}, {format}]`; data goes out as binary JSON frames for the subscribed codes only; `PING` (text) is
 answered with `{"status":"UP"}` (then every 10 s); malformed requests get `{"error": {"name", "message"}}`.
-Fault switches (tests): drop the connection every N messages, stall silently, mix garbage frames into the stream.
+Fault switches (tests): drop the connection every N messages, stall silently, mix garbage frames into the stream,
+black out the feed for an event-time window (connections dropped and refused: a WebSocket outage), 429 storms.
 The feed starts when the first client subscribes; with `speed=None` (max) it waits for a subscriber instead of
 sending into the void, so a benchmark or test can account for every message.
 """
@@ -27,6 +29,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, InvalidState
 from websockets.http11 import Request, Response
 
+from fake_upbit.candles import CandleBook, CandleService, RestLimits
 from fake_upbit.simulator import SimEvent
 from ingest.ticker import to_simple
 
@@ -51,6 +54,9 @@ class Faults:
     stall_after: int = 0  # after N data messages go silent on that connection (once), keep the socket open
     garbage_every: int = 0  # send a garbage frame after every N data messages
     max_garbage: int = 0  # stop after this many garbage frames (0 = unlimited)
+    # Event-time window [start_ms, end_ms): connections are dropped when the feed enters it and refused until it
+    # leaves it; its messages still trade (REST candles have them), nobody receives them.
+    blackout_ms: tuple[int, int] | None = None
     garbage_frames: tuple[bytes, ...] = ()  # the garbage to cycle through (default: a built-in mix)
 
 
@@ -160,8 +166,18 @@ class FakeUpbitServer:
         labels_path: Path | None = None,
         record_sent: bool = False,
         status_interval: float = 10.0,
+        rest_limits: RestLimits | None = None,
     ) -> None:
         self.source = source
+        self.book = CandleBook()
+        history = getattr(source, "rest_history", None)
+        self.rest = CandleService(
+            self.book,
+            history=history if callable(history) else None,
+            known=lambda: {str(m.get("market")) for m in self._catalog},
+            limits=rest_limits or RestLimits(),
+        )
+        self._blacked_out = False
         self.status_interval = status_interval
         self.host = host
         self.port = port
@@ -263,14 +279,32 @@ class FakeUpbitServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.headers.get("Origin"):
             self.stats.origin_headers += 1
-        path, _, _query = request.path.partition("?")
+        path, _, query = request.path.partition("?")
         if path == "/websocket/v1":
+            if self._blacked_out:
+                return connection.respond(503, "outage (fault injection)\n")
             return None
+        if path.startswith("/v1/candles/minutes/"):
+            status, extra, body = self.rest.handle(path, query, bool(request.headers.get("Origin")))
+            # websockets answers one HTTP request per connection: say so, or pooling clients reuse a closed socket.
+            headers = Headers(
+                [
+                    ("Content-Type", "application/json; charset=utf-8"),
+                    ("Content-Length", str(len(body))),
+                    ("Connection", "close"),
+                ]
+            )
+            for key, value in extra.items():
+                headers[key] = value
+            reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 418: "I'm a teapot", 429: "Too Many Requests"}
+            return Response(status, reason.get(status, "Error"), headers, body)
         if path == "/v1/market/all":
             body = orjson.dumps(self._catalog)
             headers = Headers([("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(body)))])
             return Response(200, "OK", headers, body)
-        return connection.respond(404, f"not found: {path} (this server offers /websocket/v1 and /v1/market/all)\n")
+        return connection.respond(
+            404, f"not found: {path} (this server offers /websocket/v1, /v1/market/all, /v1/candles/minutes/N)\n"
+        )
 
     # --- WebSocket --------------------------------------------------------------------------------------
     async def _handle(self, connection: ServerConnection) -> None:
@@ -415,12 +449,39 @@ class FakeUpbitServer:
             code = message.get("code")
             if isinstance(code, str):
                 self._latest[code] = message
+            self.book.add(message)
+            if self.faults.blackout_ms is not None and isinstance(ts, int):
+                if await self._blackout(ts):
+                    self.stats.fed += 1
+                    count += 1
+                    continue
             await self._deliver(message, code)
             self.stats.fed += 1
             if count % 512 == 0:
                 await asyncio.sleep(0)  # let senders and handshakes run even at max speed
         self.feed_done = True
         log.info("feed finished messages=%d", self.stats.fed)
+
+    async def _blackout(self, ts: int) -> bool:
+        """True while `ts` is inside the blackout window; entering it drops every connection (after what was
+        queued before the window has left the process, so the outage is exactly the window)."""
+        assert self.faults.blackout_ms is not None
+        start, end = self.faults.blackout_ms
+        inside = start <= ts < end
+        if inside and not self._blacked_out:
+            self._blacked_out = True  # refuse new connections from now on
+            log.info("fault: blackout from=%d to=%d", start, end)
+            for client in list(self._clients):
+                for _ in range(2500):
+                    if client.queue.empty():
+                        break
+                    await asyncio.sleep(0.002)
+                await asyncio.sleep(0.01)  # the sender writes its last batch
+                await self._drain(client.connection)
+                self._clients.discard(client)
+                client.connection.transport.abort()
+        self._blacked_out = inside
+        return inside
 
     async def _deliver(self, message: dict[str, Any], code: Any) -> None:
         while True:

@@ -10,8 +10,9 @@ from typing import Any
 
 import orjson
 
+from fake_upbit.candles import Candle, CandleBook, HistorySpec, SyntheticHistory
 from fake_upbit.coins import KNOWN_COINS
-from fake_upbit.simulator import EventPlan, MarketSimulator, SimEvent
+from fake_upbit.simulator import EventPlan, MarketSimulator, SimEvent, round_price
 from ingest.ticker import CODE_RE, to_default
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,8 @@ _NAMES = {f"KRW-{symbol}": (ko, en) for symbol, ko, en, _price, _value in KNOWN_
 
 
 class SimulatedSource:
-    """The simulator as an endless (or `duration_s`-long) stream in event time."""
+    """The simulator as an endless (or `duration_s`-long) stream in event time, with `history_hours` of REST
+    minute candles before its start (synthetic, deterministic by seed; 0 = none)."""
 
     def __init__(
         self,
@@ -32,11 +34,22 @@ class SimulatedSource:
         events: bool = True,
         plan: EventPlan | None = None,
         duration_s: float = 7 * 86_400,
+        history_hours: float = 26.0,
     ) -> None:
         self.simulator = MarketSimulator(
             markets=markets, seed=seed, start_ms=start_ms, rate=rate, events=events, plan=plan
         )
         self.duration_s = duration_s
+        self._history: SyntheticHistory | None = None
+        if history_hours > 0:
+            sim = self.simulator
+            sim._reset()  # the starting prices the feed will use (messages() resets again before it runs)
+            specs = [HistorySpec(m.code, m.price, m.daily_value, m.intensity, round_price) for m in sim._markets]
+            self._history = SyntheticHistory(specs, end_ms=sim.start_ms, hours=history_hours, seed=seed)
+
+    def rest_history(self, code: str) -> dict[int, Candle]:
+        """Minute candles of `code` before the feed starts (what Upbit REST would have for the past)."""
+        return self._history.minutes(code) if self._history else {}
 
     def catalog(self) -> list[dict[str, Any]]:
         return self.simulator.catalog()
@@ -72,6 +85,19 @@ class FileSource:
                     last = ts if last is None else max(last, ts)
         self._codes = sorted(c for c in codes if CODE_RE.match(c))
         self.span_ms = (last - first + 1000) if first is not None and last is not None else 1000
+        self._book: CandleBook | None = None
+
+    def rest_history(self, code: str) -> dict[int, Candle]:
+        """The file's own minute candles (one pass, built on first use): REST answers about recorded minutes."""
+        if self._book is None:
+            book = CandleBook()
+            with self.path.open("rb") as fh:
+                for line in fh:
+                    msg = _parse(line)
+                    if msg is not None:
+                        book.add(msg)
+            self._book = book
+        return self._book.minutes(code)
 
     def catalog(self) -> list[dict[str, Any]]:
         out = []

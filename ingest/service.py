@@ -114,6 +114,7 @@ class LiveIngest:
         self._open_gap: Gap | None = None
         self._last_catalog_refresh = 0.0
         self._stop = threading.Event()
+        self.history_job: dict[str, object] | None = None
         self.stream = UpbitStream(
             StreamOptions(
                 url=settings.upbit_ws_url,
@@ -274,10 +275,38 @@ class LiveIngest:
             self.gaps.flush()
             self._maybe_daily_refresh()
 
+    def _startup_history(self) -> None:
+        """First start: fetch BACKFILL_ON_START_HOURS of REST minutes for the followed markets (in the background,
+        while the stream runs), so history exists from minute one and the gap before the first live fill closes."""
+        from ingest.gap_heal import startup_backfill
+        from ingest.rest_candles import RestCandleClient, RestError
+
+        deadline = time.monotonic() + 60
+        while not self._codes and not self._stop.is_set() and time.monotonic() < deadline:
+            self._stop.wait(0.2)
+        if not self._codes:
+            return
+        client = RestCandleClient.from_settings(self.settings)
+        try:
+            conn = connect(self.settings, application_name="upbit-llm-ingest-history")
+            try:
+                job = startup_backfill(conn, self.settings, client, list(self._codes), should_stop=self._stop.is_set)
+            finally:
+                conn.close()
+            if job is not None:
+                self.history_job = job.as_dict()
+                log.info("first-start history %s", job.as_dict())
+        except (DatabaseUnavailable, psycopg2.Error, RestError) as exc:
+            log.warning("first-start history not fetched (resumes on the next start) error=%s", exc)
+        finally:
+            client.close()
+
     def run(self) -> IngestStats:
         """Stream until `stop()`; then flush Kafka and record an open gap."""
         reporter = threading.Thread(target=self._status_loop, name="ingest-status", daemon=True)
         reporter.start()
+        if self.settings.backfill_on_start_hours > 0:
+            threading.Thread(target=self._startup_history, name="ingest-history", daemon=True).start()
         try:
             self.stream.run()
         finally:

@@ -1,4 +1,6 @@
-"""One generation: Claude (or the offline analyst) → grounding check → at most one regeneration, every call recorded."""
+"""One generation: Claude (or the offline analyst) → claim-level verification → at most one regeneration, every call
+recorded. An answer still unverified after the regeneration is stored with grounded=false and its issues; every
+surface that delivers it shows a "numbers not verified" marker (llm.verify.UNVERIFIED_MARK, docs/truth.md)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,11 @@ from typing import Any
 import psycopg2.extensions
 
 from analytics.tokens import count_tokens
-from llm import grounding, prompts
+from llm import prompts
 from llm.pricing import OFFLINE_MODEL, cost_usd
 from llm.store import CallRecord, fetch_result, insert_result, link_calls, record_call
 from llm.usage import LLMError, Usage
+from llm.verify import VerifyReport, verify_fields
 from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,25 +50,30 @@ def generate(
     offline_text: Callable[[], str],
     question: str | None = None,
     extra_allowed: Iterable[str] = (),
-    grounding_text: Callable[[str], str] | None = None,
+    grounding_fields: Callable[[str], dict[str, str | list[str]]] | None = None,
     client: Any = None,
 ) -> Generation:
     """Produce the text for one task. Raises LLMError when Claude fails (the failed call is recorded).
 
     The context's token count is recorded with every call and carried in the Generation.
 
-    `grounding_text` extracts the prose to check from the reply (e.g. the "text" field of a JSON answer).
+    `grounding_fields` splits a structured reply into its string fields (e.g. an interpretation's "text" and every
+    "watch_next" item); each is verified against the context. Numbers in `question` that no fact supports are
+    flagged as echoed (`extra_allowed` is accepted for compatibility and no longer widens what passes).
     """
     language = settings.report_language
     context_tokens = count_tokens(context_text)
-    allowed = [question or "", *extra_allowed]
-    select = grounding_text or (lambda t: t)
+    del extra_allowed
+    split = grounding_fields or (lambda t: {"text": t})
+
+    def check(text: str) -> VerifyReport:
+        return verify_fields(split(text), context_text, question=question)
 
     if not settings.has_anthropic_key:
         started = time.monotonic()
         text = offline_text()
         latency = int((time.monotonic() - started) * 1000)
-        report = grounding.check(select(text), context_text, extra_allowed=allowed)
+        report = check(text)
         if not report.ok:  # the offline analyst copies context figures; a miss here is a bug worth a log line
             log.warning("offline text not grounded task=%s issues=%s", task, report.describe())
         call_id = record_call(
@@ -108,7 +116,7 @@ def generate(
     call_ids: list[int] = []
     correction: str | None = None
     reply = None
-    report = grounding.GroundingReport(checked=0)
+    report = VerifyReport()
     for attempt in (1, 2):
         user_text = prompts.user_message(context_text, question=question, correction=correction)
         try:
@@ -142,7 +150,7 @@ def generate(
         total_usage += reply.usage
         total_cost += cost
         total_latency += reply.latency_ms
-        report = grounding.check(select(reply.text), context_text, extra_allowed=allowed)
+        report = check(reply.text)
         call_ids.append(
             record_call(
                 conn,

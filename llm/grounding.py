@@ -1,4 +1,7 @@
-"""Grounding check: every number in an answer must match a number in the context it was given, within its rounding.
+"""The former grounding check (a bag of numbers): every number in an answer must match some number of the context.
+
+Superseded by claim-level verification (llm/verify.py, docs/truth.md), which also checks the coin, kind, window,
+unit and direction of each figure; kept as the baseline `bench truth` measures against.
 
 Understands percentages, KRW amounts with thousands separators, Korean units (만, 억, 조, and "1억 2,345만"),
 English magnitudes (K/M/B/T, million/billion), explicit signs (+, -, −) and skips what is not a measured figure:

@@ -28,13 +28,13 @@ EVENT_BUDGET = 250
 
 
 def _event_context(row: dict[str, Any]) -> str:
+    """The event line and its metrics as key=value with units written (+4.2%, 6.5x, 123M), flags by name."""
     metrics = row.get("metrics") or {}
     parts = []
     for key, value in list(metrics.items())[:16]:
-        if isinstance(value, float):
-            parts.append(f"{key}={value:.6g}")
-        elif isinstance(value, int | str | bool) or value is None:
-            parts.append(f"{key}={value}")
+        text = offline.metric_text(key, value)
+        if text is not None:
+            parts.append(f"{key}={text}")
     return (
         f"EVENT #{row['id']} {row['market']} {row['kind']} severity {row['severity']} status {row['status']}; "
         f"started {fmt_time(row['started_at'])}, detected {fmt_time(row['detected_at'])}\n"
@@ -142,7 +142,7 @@ def _produce(
         window_key=key,
         context_text=context_text,
         offline_text=lambda: json.dumps(offline.interpretation(row, brief, lang), ensure_ascii=False),
-        grounding_text=lambda t: parse_reading(t)["text"],
+        grounding_fields=lambda t: {k: v for k, v in parse_reading(t).items() if k in ("text", "watch_next")},
         client=client,
     )
     reading = parse_reading(gen.text)

@@ -12,7 +12,7 @@ from analytics.context import COIN_BRIEF_BUDGET, fmt_time
 from analytics.models import CoinBrief, MarketRef
 from analytics.resolver import find_coins, resolve
 from db.connection import connect
-from llm import offline
+from llm import indicator_qa, offline
 from llm.generate import generate, store_generation
 from llm.store import fetch_result, window_lock
 from upbit_core.settings import Settings
@@ -123,6 +123,9 @@ def answer_question(settings: Settings, question: str, *, client: Any = None) ->
                 else f"{', '.join(missing)}: no ticker data yet."
             )
             return Answer("no_data", question, text, markets=missing)
+        intent = indicator_qa.detect(question)
+        ind_sets = indicator_qa.load(conn, briefs, intent) if intent else []
+        conn.commit()
         as_of = max((b.freshness.as_of for b in briefs if b.freshness.as_of), default=None)
         key = window_key(lang, question, markets, as_of)
         with window_lock(conn, KIND, key):
@@ -132,13 +135,24 @@ def answer_question(settings: Settings, question: str, *, client: Any = None) ->
                 context_text = "\n\n".join(b.to_context(budget=per_coin) for b in briefs)
                 if missing:
                     context_text += "\nno ticker data yet: " + ", ".join(missing)
+                # An indicator question gets the full indicator context of the asked interval next to the briefs.
+                context_text += "".join("\n\n" + s.to_context() for s in ind_sets)
+
+                def offline_text() -> str:
+                    text = offline.coin_answer(briefs, lang)
+                    if not intent:
+                        return text
+                    mark, _, rest = text.partition("\n")
+                    extra = indicator_qa.offline_lines(briefs, ind_sets, intent, lang)
+                    return "\n".join([mark, *extra, rest])
+
                 gen = generate(
                     settings,
                     conn,
                     task=KIND,
                     window_key=key,
                     context_text=context_text,
-                    offline_text=lambda: offline.coin_answer(briefs, lang),
+                    offline_text=offline_text,
                     question=question,
                     client=client,
                 )
@@ -152,7 +166,11 @@ def answer_question(settings: Settings, question: str, *, client: Any = None) ->
                         "language": lang,
                         "question": question,
                         "markets": markets,
-                        "context": {"text": context_text, "briefs": [b.model_dump(mode="json") for b in briefs]},
+                        "context": {
+                            "text": context_text,
+                            "briefs": [b.model_dump(mode="json") for b in briefs],
+                            "indicators": [s.model_dump(mode="json") for s in ind_sets],
+                        },
                         "text": gen.text,
                         "payload": {"attempts": gen.attempts, "cache_read_tokens": gen.usage.cache_read_tokens},
                     },

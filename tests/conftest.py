@@ -37,6 +37,8 @@ def _test_settings(**overrides: object) -> Settings:
         "anthropic_api_key": "",
         "redis_url": TEST_REDIS_URL,
         "report_language": "ko",
+        # The first-start REST backfill would add minutes of background requests to every pipeline test.
+        "backfill_on_start_hours": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

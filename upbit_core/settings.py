@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     upbit_codes: str = ""
     upbit_watchdog_seconds: float = Field(default=30.0, gt=0)
     upbit_ping_seconds: float = Field(default=20.0, gt=0)
+    # REST minute candles (backfill, gap healing). Upbit allows 10 candle requests/s per IP; stay a little under.
+    upbit_rest_requests_per_second: float = Field(default=8.0, gt=0, le=10)
+    # First start of ingest (no backfill ever ran on this database): fetch this many hours of 1-minute candles
+    # for every followed market, so 1 h / 24 h figures and anomaly baselines exist from minute one. 0 = off.
+    backfill_on_start_hours: float = Field(default=24.0, ge=0, le=24 * 7)
+    # How far back Upbit serves 1-minute candles for healing: a gap older than this is recorded not_healable.
+    upbit_rest_history_days: float = Field(default=180.0, gt=0)
+    gap_heal_interval_seconds: int = Field(default=120, ge=10)
     # Largest WebSocket frame ingest accepts. A real ticker message is ~1 KB (the list formats a few KB); larger
     # frames are read through without being held, and dead-lettered with their first 64 KiB, length and hash.
     upbit_max_frame_bytes: int = Field(default=1_048_576, ge=4_096, le=64 * 1_048_576)

@@ -1,4 +1,4 @@
-"""Celery maintenance tasks (queue maintenance): aggregate refresh, market-catalog refresh, housekeeping."""
+"""Celery maintenance tasks (queue maintenance): aggregate refresh, market-catalog refresh, housekeeping, gap heal."""
 
 from __future__ import annotations
 
@@ -62,11 +62,12 @@ def housekeeping() -> dict[str, Any]:
     """Raw-tick retention (plain PostgreSQL mode), retention of the operational logs (dead letters, alert
     deliveries, closed ingest gaps, LLM call records; *_RETENTION_DAYS settings) and pruning of cached answers."""
     from db.connection import connect
-    from db.maintenance import apply_retention, prune_operational_logs
+    from db.maintenance import apply_retention, prune_operational_logs, prune_superseded_rest_minutes
 
     settings = current_settings()
     conn = connect(settings, application_name="upbit-llm-maintenance")
     try:
+        rest = prune_superseded_rest_minutes(conn)
         ticks = apply_retention(conn, settings)
         pruned = prune_operational_logs(conn, settings)
         calls = pruned["llm_calls"]
@@ -79,7 +80,13 @@ def housekeeping() -> dict[str, Any]:
         conn.commit()
     finally:
         conn.close()
-    log.info("housekeeping ticks_deleted=%s llm_calls_deleted=%s answers_deleted=%s", ticks, calls, answers)
+    log.info(
+        "housekeeping ticks_deleted=%s llm_calls_deleted=%s answers_deleted=%s rest_minutes_superseded=%s",
+        ticks,
+        calls,
+        answers,
+        rest,
+    )
     return {
         "ticks_deleted": ticks,
         "llm_calls_deleted": calls,
@@ -87,4 +94,44 @@ def housekeeping() -> dict[str, Any]:
         "dead_letters_deleted": pruned["dead_letters"],
         "alert_deliveries_deleted": pruned["alert_deliveries"],
         "ingest_gaps_deleted": pruned["ingest_gaps"],
+        "rest_superseded": rest,
     }
+
+
+HEAL_LOCK_KEY = 0x4845_414C_4741_5053  # "HEALGAPS": one heal run at a time per database
+
+
+@app.task(name="celery_app.tasks.maintenance.heal_gaps", bind=True, max_retries=2)
+def heal_gaps(self: Task) -> dict[str, Any]:
+    """Fetch the minutes of every recorded, not yet healed ingest gap from Upbit REST (idempotent: a healed gap
+    is not fetched again; an interrupted heal resumes its REST job)."""
+    from db.connection import connect
+    from ingest.gap_heal import heal_gaps as heal
+    from ingest.rest_candles import RestCandleClient
+
+    settings = current_settings()
+    try:
+        conn = connect(settings, application_name="upbit-llm-heal")
+    except Exception as exc:
+        if is_transient(exc) and self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+        raise
+    client = RestCandleClient.from_settings(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_lock(%s)", (HEAL_LOCK_KEY,))
+            row = cur.fetchone()
+        conn.commit()
+        if not row or not row[0]:
+            return {"skipped": "another heal is running"}
+        try:
+            report = heal(conn, settings, client)
+        finally:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s)", (HEAL_LOCK_KEY,))
+            conn.commit()
+    finally:
+        client.close()
+        conn.close()
+    log.info("gap heal %s", report.as_dict())
+    return report.as_dict()

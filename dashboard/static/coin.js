@@ -1,4 +1,6 @@
-/* Coin page: brief numbers, candlestick chart (1m/5m/1h) with anomaly markers, the coin's anomalies and Q&A. */
+/* Coin page: brief numbers, candlestick chart (1m/5m/1h) with anomaly markers and indicator overlays (moving
+   averages, Bollinger bands, an RSI pane — computed by analytics.indicators, only drawn here), the coin's anomalies
+   and Q&A. */
 "use strict";
 
 (() => {
@@ -69,6 +71,97 @@
   });
   chart.priceScale("value").applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
   const markers = LC.createSeriesMarkers(candles, []);
+
+  /* ---- indicator overlays: values come from /api/indicators (the analytics layer computes every number) ---- */
+  const OVERLAYS = [
+    { key: "bb_upper", label: "BB upper", color: "#94a3b8", style: LC.LineStyle.Dashed },
+    { key: "bb_mid", label: "SMA20 (BB mid)", color: "#facc15", style: LC.LineStyle.Solid },
+    { key: "bb_lower", label: "BB lower", color: "#94a3b8", style: LC.LineStyle.Dashed },
+    { key: "sma50", label: "SMA50", color: "#fb923c", style: LC.LineStyle.Solid },
+    { key: "sma200", label: "SMA200", color: "#a78bfa", style: LC.LineStyle.Solid },
+    { key: "ema20", label: "EMA20", color: "#34d399", style: LC.LineStyle.Dotted },
+    { key: "ema50", label: "EMA50", color: "#22d3ee", style: LC.LineStyle.Dotted },
+    { key: "ema200", label: "EMA200", color: "#f472b6", style: LC.LineStyle.Dotted },
+  ];
+  const lineOpts = (o) => ({
+    color: o.color,
+    lineWidth: 1,
+    lineStyle: o.style,
+    priceLineVisible: false,
+    lastValueVisible: false,
+    crosshairMarkerVisible: false,
+    title: "",
+    priceFormat: { type: "custom", formatter: (p) => U.price(p), minMove: 1e-8 },
+  });
+  const overlaySeries = OVERLAYS.map((o) => ({ o, s: chart.addSeries(LC.LineSeries, lineOpts(o)) }));
+  // RSI in its own pane under the price, with Wilder's 70/30 lines.
+  const rsiSeries = chart.addSeries(
+    LC.LineSeries,
+    {
+      color: "#e879f9",
+      lineWidth: 1,
+      priceLineVisible: false,
+      priceFormat: { type: "price", precision: 1, minMove: 0.1 },
+      // RSI lives on 0..100: a fixed scale keeps the 70/30 lines in view whatever the reading.
+      autoscaleInfoProvider: () => ({ priceRange: { minValue: 0, maxValue: 100 } }),
+    },
+    1,
+  );
+  for (const level of [70, 30]) {
+    rsiSeries.createPriceLine({ price: level, color: "#64748b", lineWidth: 1, lineStyle: LC.LineStyle.Dashed, axisLabelVisible: true });
+  }
+  if (chart.panes().length > 1) chart.panes()[1].setHeight(110);
+  const legend = document.getElementById("chart-legend");
+  if (legend) {
+    legend.innerHTML =
+      OVERLAYS.map((o) => `<span><i style="background:${o.color}"></i>${U.esc(o.label)}</span>`).join("") +
+      `<span><i style="background:#e879f9"></i>RSI14</span>`;
+  }
+  let lastOverlayTime = null;
+
+  function overlayPoints(ind, key) {
+    const out = [];
+    for (const p of ind.points || []) if (U.isNum(p[key])) out.push({ time: toChartTime(p.t), value: p[key] });
+    return out;
+  }
+  function setOverlays(ind) {
+    if (!ind || ind.interval !== interval) return;
+    let drawn = 0;
+    for (const { o, s } of overlaySeries) {
+      const pts = overlayPoints(ind, o.key);
+      s.setData(pts);
+      if (pts.length) drawn += 1;
+    }
+    const rsi = overlayPoints(ind, "rsi14");
+    rsiSeries.setData(rsi);
+    const pts = ind.points || [];
+    lastOverlayTime = pts.length ? toChartTime(pts[pts.length - 1].t) : null;
+    chartEl.dataset.overlays = String(drawn);
+    chartEl.dataset.rsiPoints = String(rsi.length);
+    chartEl.dataset.lastRsi = rsi.length ? String(rsi[rsi.length - 1].value) : "";
+  }
+  function mergeOverlays(ind) {
+    if (!ind || ind.interval !== interval) return;
+    for (const p of ind.points || []) {
+      const time = toChartTime(p.t);
+      if (lastOverlayTime !== null && time < lastOverlayTime) continue;
+      for (const { o, s } of overlaySeries) if (U.isNum(p[o.key])) s.update({ time, value: p[o.key] });
+      if (U.isNum(p.rsi14)) {
+        rsiSeries.update({ time, value: p.rsi14 });
+        chartEl.dataset.lastRsi = String(p.rsi14);
+      }
+      lastOverlayTime = time;
+    }
+  }
+  async function loadOverlays(limit) {
+    try {
+      const ind = await U.api(`/api/indicators/${encodeURIComponent(market)}?interval=${interval}&limit=${limit}`);
+      if (limit > 3) setOverlays(ind);
+      else mergeOverlays(ind);
+    } catch (err) {
+      chartEl.dataset.overlayError = err.message;
+    }
+  }
 
   function bars(series) {
     const out = [];
@@ -152,6 +245,7 @@
     history.replaceState(null, "", url);
     try {
       setSeries(await U.api(`/api/candles/${encodeURIComponent(market)}?interval=${iv}&limit=300`));
+      await loadOverlays(300);
     } catch (err) {
       $("#chart-empty").hidden = false;
       $("#chart-empty").textContent = `${T.error}: ${err.message}`;
@@ -173,6 +267,7 @@
       ]);
       renderBrief(brief);
       if (tail.interval === interval) mergeSeries(tail);
+      await loadOverlays(3);
       U.setLive(true);
     } catch (err) {
       U.setLive(false);
@@ -217,8 +312,11 @@
   });
 
   renderBrief(BOOT.brief);
-  if (BOOT.candles) setSeries(BOOT.candles);
-  else loadInterval(interval);
+  if (BOOT.candles) {
+    setSeries(BOOT.candles);
+    if (BOOT.indicators) setOverlays(BOOT.indicators);
+    else loadOverlays(300);
+  } else loadInterval(interval);
   U.setLive(true);
   setInterval(poll, U.REFRESH_MS);
   document.addEventListener("visibilitychange", poll);

@@ -32,6 +32,15 @@
     for (const b of [ov.breadth_prev_close, ov.breadth_5m, ov.breadth_1h]) if (b) renderBreadth(b);
     U.setNum($("#value-24h"), U.krw(ov.value_24h_upbit_krw), ov.value_24h_upbit_krw);
     U.setNum($("#value-1h"), U.krw(ov.value_1h_fills_krw), ov.value_1h_fills_krw);
+    // A 1h figure from less than an hour of stored data says how much it covers (docs/truth.md).
+    const cov = ov.value_1h_coverage_seconds;
+    let note = "";
+    if (cov != null && cov < 3540) {
+      const span = cov < 120 ? (U.LANG === "ko" ? `${Math.round(cov)}초` : `${Math.round(cov)} s`)
+        : (U.LANG === "ko" ? `${Math.round(cov / 60)}분` : `${Math.round(cov / 60)} min`);
+      note = U.LANG === "ko" ? `(${span}치 데이터)` : `(${span} of data)`;
+    }
+    $("#value-1h-coverage").textContent = note;
     U.setNum($("#markets-count"), String(ov.markets), ov.markets);
     $("#majors").innerHTML = majorLine(ov.btc) + majorLine(ov.eth);
   }

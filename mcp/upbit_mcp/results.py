@@ -12,6 +12,7 @@ from analytics.models import (
     CandleSeries,
     CoinBrief,
     Freshness,
+    IndicatorSet,
     MarketOverview,
     MarketRef,
     MoversResult,
@@ -58,7 +59,7 @@ class CompactCandles(BaseModel):
     21 → 12 ms p50)."""
 
     market: str
-    interval: Literal["1m", "5m", "1h"]
+    interval: Literal["1m", "5m", "1h", "1d"]
     columns: list[str] = Field(
         default_factory=lambda: list(CANDLE_COLUMNS),
         description="the fields of each row: t = bucket start (UTC, ISO 8601), prices and value in the quote "
@@ -84,6 +85,10 @@ class CompactCandles(BaseModel):
 
 class CandlesResult(ToolResult):
     candles: CompactCandles
+
+
+class IndicatorsResult(ToolResult):
+    indicators: IndicatorSet
 
 
 class AnomaliesResult(ToolResult):

@@ -12,12 +12,13 @@ from typing import Annotated, Any, Literal, TypeVar
 import psycopg2.extensions
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from analytics import anomalies as an_anomalies
 from analytics import candles as an_candles
 from analytics import coin as an_coin
+from analytics import indicators as an_indicators
 from analytics import movers as an_movers
 from analytics import overview as an_overview
 from analytics import resolver as an_resolver
@@ -34,6 +35,7 @@ from upbit_mcp.results import (
     CandlesResult,
     CoinBriefResult,
     CompactCandles,
+    IndicatorsResult,
     MoversToolResult,
     OverviewResult,
     SearchResult,
@@ -107,7 +109,8 @@ def build_server(settings: Settings, *, pool: ReadOnlyPool | None = None) -> MCP
 
     @server.tool(title="Coin brief", annotations=READ_ONLY)
     async def coin_brief(coin: CoinText) -> CoinBriefResult:
-        """One coin: price, signed change over 1m/5m/1h/24h, traded value vs its trailing baseline, day and 52-week
+        """One coin: price, signed change over 1m/5m/1h, since Upbit's previous close (09:00 KST) and over a rolling
+        24h where 24h of data is stored (else n/a), traded value vs its trailing baseline, day and 52-week
         range position, buy/sell pressure, Upbit caution flags, recent anomalies, freshness. Context ≤ 250 tokens."""
 
         def work(conn: psycopg2.extensions.connection) -> CoinBriefResult:
@@ -118,12 +121,16 @@ def build_server(settings: Settings, *, pool: ReadOnlyPool | None = None) -> MCP
 
     @server.tool(title="Top movers", annotations=READ_ONLY)
     async def top_movers(
-        window: Annotated[Literal["1m", "5m", "1h", "24h"], Field(description="change window")] = "24h",
+        window: Annotated[
+            Literal["1m", "5m", "1h", "24h"],
+            Field(description="change window; 24h = since Upbit's previous close (09:00 KST)"),
+        ] = "24h",
         direction: Annotated[Literal["gainers", "losers", "both"], Field(description="both = by |change|")] = "both",
         limit: Annotated[int, Field(ge=1, le=50, description="rows (max 50)")] = 10,
         quote: Quote = "KRW",
     ) -> MoversToolResult:
-        """Markets with the largest signed percent change over a window (24h is vs Upbit's previous close)."""
+        """Markets with the largest signed percent change over a window ("24h" is Upbit's change since the previous
+        close at 09:00 KST, not a rolling 24 h; the context labels it "vs prev close")."""
 
         def work(conn: psycopg2.extensions.connection) -> MoversToolResult:
             m = an_movers.top_movers(conn, window=window, direction=direction, limit=limit, quote=quote)
@@ -149,6 +156,29 @@ def build_server(settings: Settings, *, pool: ReadOnlyPool | None = None) -> MCP
             return result
 
         return await call(work)
+
+    @server.tool(title="Technical indicators", annotations=READ_ONLY)
+    async def indicators(
+        coin: CoinText,
+        interval: Annotated[Literal["1m", "5m", "1h", "1d"], Field(description="candle size")] = "1h",
+        include_open: Annotated[
+            bool, Field(description="also use the unfinished (open) candle; off = last closed candle only")
+        ] = False,
+    ) -> Annotated[CallToolResult, IndicatorsResult]:
+        """RSI(14, Wilder), MACD(12,26,9), Bollinger(20, 2 sd) with %B and bandwidth, SMA/EMA 20/50/200 and volume
+        vs its 20-candle average for one coin at its last closed candle; each value is labelled with its interval,
+        indicators without enough candles are n/a with the reason. Text ≤ 300 tokens."""
+
+        def work(conn: psycopg2.extensions.connection) -> IndicatorsResult:
+            ind = an_indicators.indicators(conn, market_of(conn, coin).market, interval, include_open=include_open)
+            fresh = ind.freshness or freshness(conn, market=ind.market)
+            return IndicatorsResult(**head(fresh, ind.to_context()), indicators=ind)
+
+        result = await call(work)
+        # The text a model reads is the compact context alone; the full result is the structured content.
+        return CallToolResult(
+            content=[TextContent(text=result.context)], structured_content=result.model_dump(mode="json")
+        )
 
     @server.tool(title="Anomalies", annotations=READ_ONLY)
     async def anomalies(
@@ -226,9 +256,10 @@ def build_server(settings: Settings, *, pool: ReadOnlyPool | None = None) -> MCP
         """Ask for a grounded analysis of one coin."""
         return (
             f"Analyze the Upbit coin '{coin[:100]}'. First call search_markets if the name may be ambiguous, then "
-            "coin_brief and candles (interval 5m, limit 24). Use only numbers from the tool results, say the as-of "
-            "time, mention stale data or gaps, and explain signed percent changes, traded value versus baseline, "
-            "range position, buy share, caution flags and anomalies. No investment advice."
+            "coin_brief, indicators (interval 1h) and candles (interval 5m, limit 24). Use only numbers from the tool "
+            "results, say the as-of time, mention stale data or gaps, and explain signed percent changes, traded "
+            "value versus baseline, range position, buy share, RSI/MACD/Bollinger readings with their interval, "
+            "caution flags and anomalies. No investment advice."
         )
 
     @server.prompt(name="market_briefing", title="Market briefing")

@@ -169,6 +169,7 @@ def test_maintenance_tasks_run_on_their_queue(celery: Any, db: Settings) -> None
         "dead_letters_deleted": 0,
         "alert_deliveries_deleted": 0,
         "ingest_gaps_deleted": 0,
+        "rest_superseded": 0,
     }
 
 

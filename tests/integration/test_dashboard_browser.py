@@ -245,6 +245,48 @@ def test_coin_page_draws_candles_in_korean_colours_with_anomaly_markers(
     assert browser_errors(browser) == []
 
 
+def test_coin_page_overlays_moving_averages_and_bollinger_bands_and_draws_an_rsi_pane(
+    browser: Any, server: LiveServer, api: httpx.Client, artifacts_dir: Path
+) -> None:
+    browser.get(f"{server.url}/coin/KRW-BTC?lang=ko&interval=1m")
+    chart = browser.find_element("id", "chart")
+    ind = api.get("/api/indicators/KRW-BTC?interval=1m&limit=300").json()
+    candles = api.get("/api/candles/KRW-BTC?interval=1m&limit=300").json()["candles"]
+    assert [p["t"] for p in ind["points"]][-len(candles) :] == [c["t"] for c in candles][-len(ind["points"]) :]
+    # 75 minutes of 1m candles: Bollinger (3 lines), SMA50, EMA20, EMA50 are warmed up; SMA200/EMA200 are not.
+    drawable = sum(
+        1
+        for key in ("bb_upper", "bb_mid", "bb_lower", "sma50", "sma200", "ema20", "ema50", "ema200")
+        if any(p[key] is not None for p in ind["points"])
+    )
+    assert drawable == 6
+    rsi = [p["rsi14"] for p in ind["points"] if p["rsi14"] is not None]
+    wait_for(lambda: chart.get_attribute("data-overlays") == "6", what="6 overlay lines")
+    wait_for(lambda: chart.get_attribute("data-rsi-points") == str(len(rsi)), what="the RSI pane")
+    assert abs(float(chart.get_attribute("data-last-rsi")) - rsi[-1]) < 1e-9
+    _shot(browser, artifacts_dir, "coin-indicators")
+    # Pixels of the SMA20/Bollinger-middle colour (#facc15) in the price pane and of the RSI line (#e879f9) below.
+    counts = browser.execute_script(
+        """
+        let mid = 0, rsi = 0, band = 0;
+        for (const c of document.querySelectorAll('#chart canvas')) {
+          if (!c.width || !c.height) continue;
+          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          for (let i = 0; i < d.length; i += 4) {
+            if (Math.abs(d[i] - 250) < 8 && Math.abs(d[i+1] - 204) < 8 && Math.abs(d[i+2] - 21) < 8) mid++;
+            if (Math.abs(d[i] - 232) < 8 && Math.abs(d[i+1] - 121) < 8 && Math.abs(d[i+2] - 249) < 8) rsi++;
+            if (Math.abs(d[i] - 148) < 10 && Math.abs(d[i+1] - 163) < 10 && Math.abs(d[i+2] - 184) < 10) band++;
+          }
+        }
+        return {mid, rsi, band};
+        """
+    )
+    assert counts["mid"] > 20 and counts["rsi"] > 40 and counts["band"] > 20, counts
+    legend = browser.find_element("id", "chart-legend").text
+    assert "SMA20" in legend and "BB upper" in legend and "RSI14" in legend
+    assert browser_errors(browser) == []
+
+
 def test_q_and_a_box_answers_with_the_offline_analyst(browser: Any, server: LiveServer, artifacts_dir: Path) -> None:
     browser.get(f"{server.url}/coin/KRW-ETH?lang=ko")
     box = browser.find_element("id", "qa-question")

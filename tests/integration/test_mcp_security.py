@@ -36,6 +36,8 @@ STRING_ARGUMENTS: list[tuple[str, str, dict[str, Any]]] = [
     ("top_movers", "direction", {}),
     ("top_movers", "quote", {}),
     ("market_overview", "quote", {}),
+    ("indicators", "coin", {}),
+    ("indicators", "interval", {"coin": "KRW-BTC"}),
 ]
 
 

@@ -21,6 +21,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+from analytics.tokens import count_tokens
 from db.connection import connect
 from db.maintenance import refresh_aggregates
 from tests.conftest import make_scratch_db
@@ -38,6 +39,7 @@ TOOLS = {
     "anomalies",
     "latest_summary",
     "search_markets",
+    "indicators",
 }
 CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("market_overview", {}, "overview"),
@@ -53,6 +55,8 @@ CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("latest_summary", {}, "summary"),
     ("latest_summary", {"kind": "market_summary", "coin": "KRW-BTC"}, "summary"),
     ("search_markets", {"query": "비트랑 이더 어때?"}, "resolution"),
+    ("indicators", {"coin": "비트코인", "interval": "1m"}, "indicators"),
+    ("indicators", {"coin": "KRW-ETH", "interval": "1h"}, "indicators"),
 ]
 
 
@@ -119,7 +123,7 @@ async def exercise(client: Client) -> dict[str, Any]:
         assert data is not None and key in data, (name, data)
         assert data["context"] and data["context_tokens"] > 0 and "as_of" in data and "stale" in data
         assert "as of " in data["context"] or name == "search_markets"
-        results.append((name, args, data))
+        results.append((name, args, data | {"_text": text}))
     resources = await client.list_resources()
     catalog = await client.read_resource("upbit://markets")
     prompts = await client.list_prompts()
@@ -159,6 +163,15 @@ def check(outcome: dict[str, Any]) -> None:
     assert anomalies["anomalies"]["items"][0]["market"] == "KRW-BTC"
     summary = by_name[("latest_summary", "{}")]
     assert summary["summary"]["summary"]["text"] == "시장은 보합세"
+    # The indicators tool's text (what the model reads through the SDK client) is its compact context, ≤ 300 tokens.
+    minute = by_name[("indicators", json.dumps({"coin": "비트코인", "interval": "1m"}, ensure_ascii=False))]
+    assert minute["_text"] == minute["context"] and count_tokens(minute["_text"]) <= 300
+    assert minute["indicators"]["market"] == "KRW-BTC" and minute["indicators"]["open_included"] is False
+    assert "RSI14(1m) " in minute["_text"] and minute["indicators"]["rsi14"] is not None
+    assert minute["indicators"]["candles"] >= 60 and "closed 1m candles" in minute["_text"]
+    hourly = by_name[("indicators", json.dumps({"coin": "KRW-ETH", "interval": "1h"}))]
+    assert hourly["indicators"]["rsi14"] is None and "needs 15 1h candles" in hourly["indicators"]["na"]["rsi14"]
+    assert "RSI14(1h) n/a" in hourly["_text"] and count_tokens(hourly["_text"]) <= 300
     assert outcome["resources"] == ["upbit://markets"] and len(outcome["catalog"]) == 160
     assert outcome["prompts"] == {"analyze_coin", "market_briefing"}
     assert "웜홀" in outcome["prompt_texts"][0] and "English" in outcome["prompt_texts"][1]

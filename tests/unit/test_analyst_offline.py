@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from analytics.models import Breadth, CoinBrief, CoinLine, Freshness, MarketOverview, MarketRef
-from llm import grounding, offline
+from llm import offline
 from llm.interpret import parse_reading
 from llm.summary import describe_changes
+from llm.verify import verify
 
 AS_OF = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)
 
@@ -76,8 +77,9 @@ def test_offline_summary_is_marked_deterministic_and_grounded_in_the_context(lan
     text = offline.summary_text(ov, [], lang)
     assert text.startswith(offline.MARK[lang])
     assert text == offline.summary_text(ov, [], lang)
-    assert "+12.34%" in text and "1.23T" in text
-    report = grounding.check(text, ov.to_context())
+    assert "+12.34%" in text and ("1.23조원" if lang == "ko" else "1.23T") in text
+    assert "24시간 상승" not in text and "gainers 24h" not in text  # a change since the previous close is not 24 h
+    report = verify(text, ov.to_context())
     assert report.ok, report.describe()
 
 
@@ -88,6 +90,9 @@ def test_offline_summary_reports_what_changed_since_the_previous_one() -> None:
     assert any("+1.10% → " in c and "+1.25%" in c for c in changes)
     text = offline.summary_text(overview(), changes, "ko")
     assert "직전 요약 이후: " in text and "80/60 → 87/60" in text
+    context = overview().to_context() + "\nCHANGES since previous summary:\n" + "\n".join(f"- {c}" for c in changes)
+    report = verify(text, context)
+    assert report.ok, report.describe()
     assert describe_changes(None, overview(), "ko") == []
 
 
@@ -97,7 +102,8 @@ def test_offline_answer_skips_missing_figures_and_stays_grounded(lang: str) -> N
     text = offline.coin_answer([b], lang)
     assert text.startswith(offline.MARK[lang]) and "n/a" not in text
     assert ("웜홀(KRW-W)" if lang == "ko" else "Wormhole (KRW-W)") in text
-    assert grounding.check(text, b.to_context()).ok
+    report = verify(text, b.to_context())
+    assert report.ok, report.describe()
 
 
 def test_offline_interpretation_gives_a_category_confidence_and_what_to_watch() -> None:
@@ -117,3 +123,38 @@ def test_interpretation_replies_are_parsed_and_normalised() -> None:
     assert bad["cause_category"] == "unknown" and bad["confidence"] == "low"
     prose = parse_reading("not json at all")
     assert prose["cause_category"] == "unknown" and prose["text"] == "not json at all"
+
+
+_EVENTS: dict[str, dict[str, object]] = {
+    "pump": {"price_change_pct": 3.412, "value_ratio": 6.52, "window_seconds": 300, "buy_share_pct": 71.4},
+    "dump": {"price_change_pct": -4.8, "value_ratio": 5.1, "window_seconds": 120},
+    "price_jump": {"price_change_pct": 2.25, "value_ratio": 1.3, "window_seconds": 60},
+    "value_spike": {"value_ratio": 8.4, "value_krw": 812_345_678.9, "baseline_value_krw": 96_700_000.0,
+                    "window_seconds": 300},
+    "buy_burst": {"buy_share_pct": 88.5, "value_ratio": 3.2, "window_seconds": 300},
+    "market_move": {"markets_moving": 41, "markets_liquid": 55, "median_change_pct": -2.61, "direction": "down",
+                    "window_seconds": 300},
+    "caution_flag": {"flags_set": ["TRADING_VOLUME_SOARING"], "flags_cleared": []},
+    "data_stale": {"reason": "feed_stopped"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+@pytest.mark.parametrize("kind", sorted(_EVENTS))
+def test_offline_reading_covers_every_detector_kind_with_verified_figures(kind: str, lang: str) -> None:
+    from llm.interpret import _event_context
+    from llm.verify import verify_fields
+
+    market = "MARKET" if kind in ("market_move", "data_stale") else "KRW-W"
+    row = {"id": 7, "market": market, "kind": kind, "severity": "high", "status": "open", "started_at": AS_OF,
+           "detected_at": AS_OF, "metrics": _EVENTS[kind]}  # fmt: skip
+    b = None if row["market"] == "MARKET" else brief()
+    context = _event_context(row) + ("\n" + b.to_context() if b else "")
+    reading = offline.interpretation(row, b, lang)
+    assert reading["cause_category"] != "unknown" and reading["watch_next"]
+    report = verify_fields({"text": reading["text"], "watch_next": reading["watch_next"]}, context)
+    assert report.ok, report.describe()
+    if kind == "caution_flag":
+        assert ("거래량 급등" if lang == "ko" else "trading volume soaring") in reading["text"]
+    if kind in ("pump", "dump", "value_spike", "market_move") and lang == "ko":
+        assert "23:30 KST" in reading["text"] and any(ch.isdigit() for ch in reading["text"])

@@ -9,7 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics import context
-from analytics.models import AnomalyItem, Breadth, CoinBrief, CoinLine, Freshness, Gap, MarketOverview, MarketRef
+from analytics.models import (
+    AnomalyItem,
+    Breadth,
+    CoinBrief,
+    CoinLine,
+    Freshness,
+    Gap,
+    IndicatorSet,
+    MarketOverview,
+    MarketRef,
+)
 from analytics.tokens import count_tokens
 from analytics.units import change_pct, fmt_krw, fmt_pct, fraction_to_pct, position_pct
 
@@ -169,10 +179,84 @@ def test_coin_brief_context_never_exceeds_250_tokens(ko: str, en: str, fraction:
         bid_ask_volume_ratio_day=1.4,
         market_warning="CAUTION",
         anomalies=[_anomaly(i) for i in range(5)],
+        indicators=_long_indicators(),
     )
     text = brief.to_context()
     assert count_tokens(text) <= context.COIN_BRIEF_BUDGET
     assert fmt_pct(fraction_to_pct(fraction)) in text  # the 24h change is shown as a percent, not a fraction
+
+
+def test_coin_brief_keeps_its_indicator_line_within_250_tokens_with_every_flag_and_anomaly() -> None:
+    ref = MarketRef(
+        market="KRW-SHIB",
+        symbol="SHIB",
+        quote="KRW",
+        korean_name="시바이누",
+        english_name="Shiba Inu",
+        warning=True,
+        caution=["PRICE_FLUCTUATIONS", "TRADING_VOLUME_SOARING", "DEPOSIT_AMOUNT_SOARING"],
+    )
+    brief = CoinBrief(
+        ref=ref,
+        freshness=_fresh(),
+        price=0.000123456,
+        prev_close=0.0001,
+        change_1m_pct=-0.1234,
+        change_5m_pct=-12.3456,
+        change_1h_pct=33.3,
+        change_24h_pct=23.4567,
+        value_1h_fills_krw=1.2e10,
+        value_baseline_1h_fills_krw=3.4e9,
+        value_vs_baseline=3.53,
+        value_24h_upbit_krw=9e11,
+        day_low=0.0001,
+        day_high=0.0002,
+        day_position_pct=23.0,
+        low_52w=0.00001,
+        high_52w=0.001,
+        position_52w_pct=12.0,
+        buy_share_1h_pct=61.0,
+        bid_ask_volume_ratio_day=1.4,
+        market_warning="CAUTION",
+        anomalies=[
+            _anomaly(i).model_copy(update={"market": "KRW-SHIB", "kind": kind})
+            for i, kind in enumerate(("value_spike", "price_jump", "buy_burst"))
+        ],
+        indicators=_long_indicators(),
+    )
+    text = brief.to_context()
+    assert count_tokens(text) <= context.COIN_BRIEF_BUDGET
+    assert "RSI14(1h) 71.2" in text
+    assert "anomalies: #" in text and "TRADING_VOLUME_SOARING" in text
+
+
+def _long_indicators() -> IndicatorSet:
+    """Indicators with the longest figures a brief can carry (tiny-priced coin, negative MACD, gaps filled)."""
+    t = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    return IndicatorSet(
+        market="KRW-LONGNAME",
+        interval="1h",
+        candles=499,
+        filled=123,
+        last_t=t,
+        as_of=t,
+        close=0.000123456,
+        rsi14=71.234,
+        macd=-0.0000012345,
+        macd_signal=-0.0000011111,
+        macd_hist=-0.00000012345,
+        bb_mid=0.00012,
+        bb_upper=0.00013,
+        bb_lower=0.00011,
+        bb_percent_b=1.0123,
+        bb_bandwidth_pct=16.66,
+        ema20=0.000121,
+        ema50=0.000119,
+        ema200=0.000131,
+        volume=123456789.123,
+        volume_avg20=23456789.1,
+        volume_ratio=5.26,
+    )
 
 
 def test_fit_to_budget_cuts_text_that_no_level_fits() -> None:

@@ -40,6 +40,7 @@ def test_app_uses_redis_utc_late_acks_and_one_message_per_worker_process() -> No
         ("celery_app.tasks.interpret.interpret_anomaly", Queue.LLM),
         ("celery_app.tasks.anomalies.scan_anomalies", Queue.SCANS),
         ("celery_app.tasks.maintenance.housekeeping", Queue.MAINTENANCE),
+        ("celery_app.tasks.maintenance.heal_gaps", Queue.MAINTENANCE),
         ("celery_app.tasks.alerts.deliver_alerts", Queue.ALERTS),
     ],
 )
@@ -60,6 +61,7 @@ def test_every_beat_entry_names_a_registered_task_has_expiry_and_a_reason() -> N
         "anomaly-scan",
         "aggregate-refresh",
         "market-catalog-refresh",
+        "gap-heal",
         "housekeeping",
     }
     source = (ROOT / "celery_app" / "schedule.py").read_text(encoding="utf-8")

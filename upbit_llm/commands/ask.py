@@ -34,10 +34,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json(answer.as_dict())
         return 0 if answer.status == "answered" else 3
+    if answer.status == "answered" and not answer.grounded:
+        print("⚠️ 수치 미검증 · numbers not verified")
     print(answer.text)
     if answer.status != "answered":
         return 3
-    flagged = "" if answer.grounded else "  [FLAGGED: some numbers are not in the data]"
+    flagged = "" if answer.grounded else "  [NUMBERS NOT VERIFIED: some figures do not match the data]"
     cached = " (stored answer)" if answer.cached else ""
     print(
         f"\nas of {answer.as_of} · {answer.model}{cached} · {answer.input_tokens} in / {answer.output_tokens} out "

@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-drops", type=int, default=0, help="fault: stop dropping after N drops (0 = never)")
     parser.add_argument("--stall-after", type=int, default=0, help="fault: go silent once after N messages")
     parser.add_argument("--garbage-every", type=int, default=0, help="fault: send a garbage frame every N messages")
+    parser.add_argument("--history-hours", type=float, default=26.0, help="REST minute-candle history before the feed")
+    parser.add_argument("--rest-rate", type=int, default=10, help="REST candle requests/s before 429 (Upbit: 10)")
+    parser.add_argument("--rest-storm", type=int, default=0, help="fault: answer the next N candle requests 429")
     parser.add_argument("--json", action="store_true", help="print the URLs as JSON at start")
 
 
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
             events=not args.no_events,
             plan=plan,
             duration_s=duration,
+            history_hours=args.history_hours,
         )
     labels = Path(args.labels) if args.labels else None
     if labels:
@@ -89,7 +93,17 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
         stall_after=args.stall_after,
         garbage_every=args.garbage_every,
     )
-    server = FakeUpbitServer(source, host=args.host, port=args.port, speed=speed, faults=faults, labels_path=labels)
+    from fake_upbit.candles import RestLimits
+
+    server = FakeUpbitServer(
+        source,
+        host=args.host,
+        port=args.port,
+        speed=speed,
+        faults=faults,
+        labels_path=labels,
+        rest_limits=RestLimits(per_second=args.rest_rate, storm_requests=args.rest_storm),
+    )
 
     def ready(s: FakeUpbitServer) -> None:
         urls = {"websocket": s.ws_url, "rest": s.rest_url, "markets": len(s.source.catalog())}

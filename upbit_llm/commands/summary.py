@@ -43,9 +43,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json(data)
         return 0
+    if not data["grounded"]:
+        print("⚠️ 수치 미검증 · numbers not verified")
     print(data["text"])
     print()
-    flag = "" if data["grounded"] else "  [FLAGGED: numbers not found in the context: "
+    flag = "" if data["grounded"] else "  [NUMBERS NOT VERIFIED: "
     if not data["grounded"]:
         flag += ", ".join(i.get("text", "?") for i in data["grounding_issues"]) + "]"
     print(

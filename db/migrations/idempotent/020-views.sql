@@ -1,4 +1,4 @@
--- Aggregates built on ohlcv_1m; identical SQL in both modes. Buckets are UTC-aligned (date_bin from 2000-01-01).
+-- Aggregates built on ohlcv_1m_combined (fills, else Upbit REST minutes); identical SQL in both modes. Buckets are UTC-aligned (date_bin from 2000-01-01).
 
 -- Candles of 5 minutes and 1 hour, derived from the 1-minute candles.
 CREATE OR REPLACE VIEW ohlcv_5m AS
@@ -18,7 +18,7 @@ SELECT
     sum(sell_value)                             AS sell_value,
     sum(buy_fills)::bigint                      AS buy_fills,
     max(last_time)                              AS last_time
-FROM ohlcv_1m
+FROM ohlcv_1m_combined
 GROUP BY 1, 2;
 
 CREATE OR REPLACE VIEW ohlcv_1h AS
@@ -38,7 +38,7 @@ SELECT
     sum(sell_value)                             AS sell_value,
     sum(buy_fills)::bigint                      AS buy_fills,
     max(last_time)                              AS last_time
-FROM ohlcv_1m
+FROM ohlcv_1m_combined
 GROUP BY 1, 2;
 
 -- Market breadth per 5 minutes and quote currency. Each market counts once: rising/falling/flat compares its
