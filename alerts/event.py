@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import psycopg2.extensions
-import psycopg2.extras
+
+from analytics.anomalies import anomaly_by_id
 
 UNVERIFIED_MARK = "⚠️ 수치 미검증 · numbers not verified"  # the same words as llm.verify.UNVERIFIED_MARK
 STATUS_VERSION = {"open": 1, "escalated": 2, "resolved": 3}
@@ -146,13 +147,9 @@ def _krw(value: Any) -> str:
 
 
 def load_event(conn: psycopg2.extensions.connection, anomaly_id: int) -> AlertEvent | None:
-    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-        cur.execute(
-            "SELECT a.*, coalesce(m.korean_name, '') AS korean_name, coalesce(m.english_name, '') AS english_name"
-            " FROM anomalies a LEFT JOIN markets m ON m.code = a.market WHERE a.id = %s",
-            (anomaly_id,),
-        )
-        row = cur.fetchone()
+    """The event as alerts see it (read by `analytics.anomalies`, the one reader of anomaly rows); ends the
+    caller's read transaction so a long delivery holds no snapshot."""
+    row = anomaly_by_id(conn, anomaly_id)
     conn.commit()
     if row is None:
         return None

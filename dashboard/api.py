@@ -27,9 +27,11 @@ from analytics.models import (
     Resolution,
     SummaryResult,
 )
+from analytics.resolver import find_coins
 from dashboard.data import DataSource, MarketTable
 from dashboard.live import LiveHub
 from db.connection import DatabaseUnavailable
+from llm.qa import answer_question
 from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -170,9 +172,6 @@ _ask_slots = threading.BoundedSemaphore(2)
 
 
 def _ask(settings: Settings, data: DataSource, market: str, question: str, lang: str | None) -> AskResponse:
-    from analytics.resolver import find_coins
-    from llm.qa import answer_question
-
     ref = data.known_market(market)
     if ref is None:
         resolution = data.resolve(market)

@@ -61,12 +61,13 @@ class Settings(BaseSettings):
     timescaledb_mode: Literal["auto", "on", "off"] = "auto"
     # Raw ticks older than this (by arrival, not event time) are dropped by retention.
     ticker_retention_days: int = Field(default=30, ge=1)
-    # Read-only role used by the MCP server and the dashboard (created by the migrations).
+    # Read-only role every reader uses (db.readonly; created by the migrations).
     readonly_user: str = "upbit_reader"
     readonly_password: SecretStr = SecretStr("")
     readonly_statement_timeout_ms: int = Field(default=2_000, ge=100)
-    # Development only: when the read-only role is unusable, let the dashboard read as the writer role (in a
-    # read-only session). Ignored outside ENVIRONMENT=development; readers otherwise fail with the fix.
+    # Development only: when the read-only role is unusable, let readers (db.readonly: MCP, dashboard, CLI listings,
+    # demo status) read as the writer role in a read-only session. Ignored outside ENVIRONMENT=development;
+    # readers otherwise fail with the fix.
     readonly_fallback_to_writer: bool = False
     # Housekeeping (a daily Celery task) deletes rows older than these from the operational logs.
     dead_letter_retention_days: int = Field(default=30, ge=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from alerts.delivery import deliver
 from celery_app.application import Queue, app, current_settings
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,6 @@ def deliver_alerts(anomaly_id: int, part: str = "alert") -> dict[str, Any]:
     each (event, channel, status version) in the database before sending and never sends a claimed one twice.
     Retries with backoff happen inside `deliver`, so the task itself is not retried by Celery.
     """
-    from alerts.delivery import deliver
 
     report = deliver(current_settings(), int(anomaly_id), part=str(part))
     log.info("deliver task done anomaly_id=%s part=%s outcomes=%s", anomaly_id, part, report.outcomes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from anomaly.scan import run_scan
 from celery_app.application import Queue, app, current_settings
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,6 @@ def scan_anomalies() -> dict[str, Any]:
     event is enqueued right away (queue `alerts`), not after the model; the interpretation task enqueues the
     follow-up with the reading when it is done.
     """
-    from anomaly.scan import run_scan
 
     result = run_scan(current_settings())
     # The facts first (the alert queue does not wait for the model), then the interpretation.

@@ -9,6 +9,7 @@ from celery import Task
 
 from celery_app.application import Queue, app, current_settings
 from celery_app.tasks.common import MAX_RETRIES, backoff, is_transient
+from llm.interpret import interpret_anomaly as interpret
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,6 @@ def interpret_anomaly(self: Task, anomaly_id: int) -> dict[str, Any]:
     when the interpretation failed for good, so an alert whose facts task was lost still goes out.
     Transient failures retry first (the alert waits for the reading). Idempotent per event status and severity.
     """
-    from llm.interpret import interpret_anomaly as interpret
 
     anomaly_id = int(anomaly_id)
     try:

@@ -9,6 +9,7 @@ from celery import Task
 
 from celery_app.application import app, current_settings
 from celery_app.tasks.common import MAX_RETRIES, backoff, is_transient, with_language
+from llm.qa import answer_question
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,6 @@ def ask_coin(self: Task, question: str, language: str | None = None) -> dict[str
 
     Idempotent: the same question about the same data is answered from the stored row (no second Claude call).
     """
-    from llm.qa import answer_question
 
     settings = with_language(current_settings(), language)
     try:

@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.savings import measure
     from analytics.tokens import count_tokens_api
-    from db.connection import DatabaseUnavailable, connect
+    from db.connection import DatabaseUnavailable
+    from db.readonly import ReadOnlyPool
 
     api_counter: Callable[[str], int | None] | None = None
     if settings.has_anthropic_key:
@@ -30,15 +31,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
         api_counter = count_with_api
 
+    pool = ReadOnlyPool(settings, size=1, application_name="upbit-llm-tokens")
     try:
-        conn = connect(settings, application_name="upbit-llm-tokens")
+        report = pool.run_sync(lambda conn: measure(conn, api_counter=api_counter))
     except DatabaseUnavailable as exc:
         print(f"tokens: {exc}", file=sys.stderr)
         return 1
-    try:
-        report = measure(conn, api_counter=api_counter)
     finally:
-        conn.close()
+        pool.close()
     if report.markets == 0:
         print("tokens: no tickers in the database yet — run ingest and consume (or `upbit-llm demo`)", file=sys.stderr)
         if not args.json:
