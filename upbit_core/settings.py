@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     # Comma separated market codes whose alerts are muted on every channel.
     alert_mutes: str = ""
     alert_cooldown_seconds: int = Field(default=600, ge=0)
+    # Replayed or backfilled history is stored and listed but not pushed: a version whose event time is older than
+    # this (wall clock at delivery) is skipped on every channel. 0 = deliver regardless of age.
+    alert_max_age_seconds: int = Field(default=600, ge=0)
     # Delivery retries (timeouts, 5xx, 429): attempts per event and channel, exponential backoff from base to max.
     alert_max_attempts: int = Field(default=5, ge=1, le=20)
     alert_backoff_seconds: float = Field(default=1.0, ge=0)
