@@ -328,7 +328,7 @@ class IndicatorSet(BaseModel):
         parts = [self.rsi_text(), f"BB %B({iv}) {fmt_num(self.bb_percent_b, 2)}"]
         if not (short or bare):
             parts.insert(1, f"MACD hist({iv}) {fmt_price(self.macd_hist)}")
-            parts.append(f"close vs EMA20/50/200 {self.trend_text()}")
+            parts.append(f"close vs EMA20/EMA50/EMA200 {self.trend_text()}")
             parts.append(f"vol {fmt_ratio(self.volume_ratio)} avg20")
         if bare:  # the brief's tightest level: the reading questions ask about most, label only
             return f"RSI14({iv}) {fmt_num(self.rsi14)}"
