@@ -8,9 +8,13 @@ Guarantees (docs/anomaly-alerts.md):
   miss is preferred to a certain duplicate. The window is one request (≤ ALERT_TIMEOUT_SECONDS).
 - Retries: timeouts, connection errors, 5xx and 429 (Retry-After honoured, capped) with exponential backoff up to
   ALERT_MAX_ATTEMPTS; any other 4xx is final. Every attempt is a row in alert_deliveries.
-- Filters: per-channel minimum severity (SLACK_MIN_SEVERITY / WEBHOOK_MIN_SEVERITY) and muted markets
-  (ALERT_MUTES). The version delivered is the event's status when the task runs: an event that opened and
-  resolved within one catch-up scan is announced once, as resolved, rather than not at all.
+- Facts first: each status version goes out in two parts per channel. `alert` (the detector's facts) is sent the
+  moment the scan opens the event; `reading` (the interpretation) follows when the model is done — skipped when the
+  alert already carried it, or when the alert itself was skipped. Each part is its own claim, sent once.
+- Filters: per-channel minimum severity (SLACK_MIN_SEVERITY / WEBHOOK_MIN_SEVERITY), muted markets (ALERT_MUTES)
+  and history (ALERT_MAX_AGE_SECONDS: a version whose event time is older than that — a replayed file, a backfill,
+  a rescan — is stored and listed but not pushed to anyone). The version delivered is the event's status when the
+  task runs: an event that opened and resolved within one catch-up scan is announced once, as resolved.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 import httpx
 import psycopg2.extensions
 
 from alerts import slack, webhook
-from alerts.event import AlertEvent, load_event
+from alerts.event import PART_ALERT, PART_READING, AlertEvent, load_event
 from alerts.transport import SendOutcome, post
 from db.connection import connect
 from upbit_core.settings import Settings
@@ -86,8 +91,13 @@ def deliver(
     *,
     client: httpx.Client | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    part: str = PART_ALERT,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> DeliveryReport:
-    """Deliver the event's current version to every channel. Safe to call any number of times, concurrently."""
+    """Deliver one part (`alert`: the facts; `reading`: the interpretation follow-up) of the event's current version
+    to every channel. Safe to call any number of times, concurrently, in any order of parts."""
+    if part not in (PART_ALERT, PART_READING):
+        raise ValueError(f"unknown alert part {part!r}: expected {PART_ALERT!r} or {PART_READING!r}")
     report = DeliveryReport(anomaly_id)
     chans = channels(settings)
     if not chans:
@@ -104,7 +114,10 @@ def deliver(
             log.warning("alert skipped anomaly_id=%s reason=unknown id", anomaly_id)
             return report
         for chan in chans:
-            report.outcomes[chan.name] = _deliver_channel(conn, settings, http, chan, event, sleep)
+            if part == PART_ALERT:
+                report.outcomes[chan.name] = _deliver_channel(conn, settings, http, chan, event, sleep, now)
+            else:
+                report.outcomes[chan.name] = _deliver_reading(conn, settings, http, chan, event, sleep, now)
     finally:
         if own_client:
             http.close()
@@ -112,11 +125,31 @@ def deliver(
     return report
 
 
-def _skip_reason(settings: Settings, chan: Channel, event: AlertEvent) -> str:
+def version_event_time(event: AlertEvent) -> datetime:
+    """Event time of the version being delivered: its resolution, its last escalation, or its detection."""
+    if event.resolved_at is not None:
+        return event.resolved_at
+    if event.status == "escalated":
+        detail = event.metrics.get("detail")
+        escalations = detail.get("escalations") if isinstance(detail, dict) else None
+        if isinstance(escalations, list) and escalations:
+            try:
+                return datetime.fromtimestamp(float(escalations[-1][0]) / 1000, UTC)
+            except (TypeError, ValueError, IndexError):
+                pass
+    return event.detected_at
+
+
+def _skip_reason(settings: Settings, chan: Channel, event: AlertEvent, now: datetime) -> str:
     if event.market in settings.muted_markets:
         return "muted"
     if severity_rank(event.severity) < severity_rank(chan.min_severity):
         return f"below {chan.name} minimum severity {chan.min_severity}"
+    max_age = settings.alert_max_age_seconds
+    if max_age > 0:
+        age = (now - version_event_time(event)).total_seconds()
+        if age > max_age:
+            return f"history: event time {age:,.0f} s old (ALERT_MAX_AGE_SECONDS={max_age})"
     return ""
 
 
@@ -132,7 +165,7 @@ def _log_attempt(
 ) -> None:
     cur.execute(
         "INSERT INTO alert_deliveries (anomaly_id, channel, idempotency_key, attempt, status, http_status, error,"
-        " version, duration_ms) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        " version, duration_ms, part) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             event.id,
             chan.name,
@@ -143,6 +176,7 @@ def _log_attempt(
             error if error is not None else (outcome.error if outcome else None),
             event.version,
             outcome.duration_ms if outcome else None,
+            event.part,
         ),
     )
 
@@ -164,17 +198,21 @@ def _deliver_channel(
     chan: Channel,
     event: AlertEvent,
     sleep: Callable[[float], None],
+    now: Callable[[], datetime],
 ) -> str:
     key = event.idempotency_key(chan.name)
     with conn.cursor() as cur:
         cur.execute(
-            "INSERT INTO alert_claims (anomaly_id, channel, version, idempotency_key, state) VALUES (%s, %s, %s, %s,"
-            " 'pending') ON CONFLICT DO NOTHING RETURNING 1",
-            (event.id, chan.name, event.version, key),
+            "INSERT INTO alert_claims (anomaly_id, channel, version, idempotency_key, state, part) VALUES (%s, %s, %s,"
+            " %s, 'pending', %s) ON CONFLICT DO NOTHING RETURNING 1",
+            (event.id, chan.name, event.version, key, event.part),
         )
         fresh = cur.fetchone() is not None
         if fresh:
-            reason = _skip_reason(settings, chan, event)
+            reason = _skip_reason(settings, chan, event, now())
+            if event.part == PART_ALERT and (reason or event.interpretation):
+                # The follow-up has nothing to add: the alert carries the reading already, or was not sent at all.
+                _close_reading(cur, event, chan, reason or "the alert carried the interpretation")
             if reason:
                 _set_state(cur, key, "skipped")
                 _log_attempt(cur, event, chan, key, 0, "skipped", None, reason)
@@ -208,6 +246,49 @@ def _deliver_channel(
             return _send_loop(cur, settings, http, chan, event, key, int(attempts), sleep)
         finally:
             cur.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_CLASS, key))
+
+
+def _close_reading(cur: psycopg2.extensions.cursor, event: AlertEvent, chan: Channel, why: str) -> None:
+    reading = replace(event, part=PART_READING)
+    key = reading.idempotency_key(chan.name)
+    cur.execute(
+        "INSERT INTO alert_claims (anomaly_id, channel, version, idempotency_key, state, part) VALUES (%s, %s, %s, %s,"
+        " 'skipped', %s) ON CONFLICT DO NOTHING RETURNING 1",
+        (event.id, chan.name, event.version, key, PART_READING),
+    )
+    if cur.fetchone() is not None:
+        _log_attempt(cur, reading, chan, key, 0, "skipped", None, why)
+
+
+def _deliver_reading(
+    conn: psycopg2.extensions.connection,
+    settings: Settings,
+    http: httpx.Client,
+    chan: Channel,
+    event: AlertEvent,
+    sleep: Callable[[float], None],
+    now: Callable[[], datetime],
+) -> str:
+    """The interpretation follow-up. The facts go first: if the alert part was never sent (its task has not run yet),
+    send it now — it then carries the reading and the follow-up is skipped; if another worker is sending it, wait
+    (bounded) so the follow-up never arrives before the alert it follows."""
+    if not event.interpretation:
+        return "skipped:no interpretation"
+    alert = replace(event, part=PART_ALERT)
+    first = _deliver_channel(conn, settings, http, chan, alert, sleep, now)
+    if first == "busy":
+        deadline = time.monotonic() + settings.alert_timeout_seconds * settings.alert_max_attempts
+        with conn.cursor() as cur:
+            while time.monotonic() < deadline:
+                cur.execute(
+                    "SELECT state FROM alert_claims WHERE idempotency_key = %s", (alert.idempotency_key(chan.name),)
+                )
+                row = cur.fetchone()
+                if row is None or row[0] in TERMINAL:
+                    break
+                sleep(0.2)
+    reading = replace(event, part=PART_READING)
+    return _deliver_channel(conn, settings, http, chan, reading, sleep, now)
 
 
 def _backoff(settings: Settings, attempt: int, outcome: SendOutcome) -> float:

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import psycopg2.extensions
-import psycopg2.extras
+
+from analytics.anomalies import anomaly_by_id
 
 UNVERIFIED_MARK = "⚠️ 수치 미검증 · numbers not verified"  # the same words as llm.verify.UNVERIFIED_MARK
 STATUS_VERSION = {"open": 1, "escalated": 2, "resolved": 3}
@@ -22,6 +23,10 @@ KIND_LABEL = {
     "data_stale": "data stale",
 }
 SEVERITY_EMOJI = {"info": "ℹ️", "low": "🟦", "medium": "🟨", "high": "🟧", "critical": "🟥"}
+# The two parts of one status version: the facts go out the moment the event opens (no model in the way); the
+# interpretation follows as a second message when it arrives (docs/anomaly-alerts.md, "Facts first").
+PART_ALERT = "alert"
+PART_READING = "reading"
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class AlertEvent:
     resolution: str | None
     metrics: dict[str, Any]
     interpretation: dict[str, Any] | None
+    part: str = PART_ALERT
 
     @property
     def version(self) -> int:
@@ -50,13 +56,16 @@ class AlertEvent:
         return self.resolved_at or self.detected_at
 
     def idempotency_key(self, channel: str) -> str:
-        return f"anomaly-{self.id}-v{self.version}-{channel}"
+        suffix = "" if self.part == PART_ALERT else f"-{self.part}"
+        return f"anomaly-{self.id}-v{self.version}-{channel}{suffix}"
 
     @property
     def title(self) -> str:
         label = KIND_LABEL.get(self.kind, self.kind)
         name = f"{self.market} ({self.korean_name})" if self.korean_name else self.market
         prefix = "Resolved: " if self.status == "resolved" else "Escalated: " if self.status == "escalated" else ""
+        if self.part == PART_READING:
+            prefix = "Interpretation: " + prefix
         return f"{prefix}{name} {label} — {self.severity}"
 
     def move_text(self) -> str:
@@ -98,7 +107,11 @@ class AlertEvent:
     def interpretation_text(self) -> str:
         it = self.interpretation
         if not it:
-            return "Interpretation pending."
+            return (
+                "Interpretation pending: it follows in a separate message."
+                if self.part == PART_ALERT
+                else "No interpretation."
+            )
         text = str(it.get("text") or "").strip()
         if self.numbers_verified is False:
             # An unverified reading is delivered only marked (docs/truth.md): the marker leads, so no reader misses it.
@@ -134,13 +147,9 @@ def _krw(value: Any) -> str:
 
 
 def load_event(conn: psycopg2.extensions.connection, anomaly_id: int) -> AlertEvent | None:
-    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-        cur.execute(
-            "SELECT a.*, coalesce(m.korean_name, '') AS korean_name, coalesce(m.english_name, '') AS english_name"
-            " FROM anomalies a LEFT JOIN markets m ON m.code = a.market WHERE a.id = %s",
-            (anomaly_id,),
-        )
-        row = cur.fetchone()
+    """The event as alerts see it (read by `analytics.anomalies`, the one reader of anomaly rows); ends the
+    caller's read transaction so a long delivery holds no snapshot."""
+    row = anomaly_by_id(conn, anomaly_id)
     conn.commit()
     if row is None:
         return None

@@ -2,7 +2,9 @@
 
 Body (UTF-8 JSON, identical on every retry of one event version):
     {"type": "anomaly.opened" | "anomaly.escalated" | "anomaly.resolved",
-     "idempotency_key": "anomaly-<id>-v<version>-webhook", "version": 1|2|3,
+     "idempotency_key": "anomaly-<id>-v<version>-webhook[-reading]", "version": 1|2|3,
+     "part": "alert" (facts, sent as soon as the event opens) | "reading" (the same event with its interpretation,
+             sent as a follow-up when the interpretation arrives; skipped when the alert already carried it),
      "anomaly": {"id", "market", "korean_name", "kind", "severity", "status", "started_at", "detected_at",
                  "resolved_at", "resolution", "metrics": {...units in the key names...}, "interpretation": {...}|null,
                  "numbers_verified": true|false|null (false: the interpretation's figures failed verification)}}
@@ -34,6 +36,7 @@ def build_body(event: AlertEvent) -> dict[str, Any]:
         "type": EVENT_TYPES.get(event.version, "anomaly.opened"),
         "idempotency_key": event.idempotency_key("webhook"),
         "version": event.version,
+        "part": event.part,
         "anomaly": {
             "id": event.id,
             "market": event.market,

@@ -1,4 +1,9 @@
-"""Anomaly events as analytics reports them (read from the anomalies table the detector writes)."""
+"""Anomaly events, read from the anomalies table the detector writes: the one module that reads them.
+
+`anomaly_by_id` (one event with its market's names: alerts), `anomaly_rows` (full rows, newest first or in a stable
+replay order: the CLI listing and the evaluation harness) and `query_anomalies` / `recent_anomalies` (filtered,
+compacted items: MCP and the dashboard). Writing them stays with the detector (`anomaly.lifecycle`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import psycopg2.extensions
+import psycopg2.extras
 
 from analytics.freshness import freshness
 from analytics.models import AnomalyItem, AnomalyList
@@ -14,6 +20,28 @@ from upbit_core.severity import SEVERITIES
 MAX_ROWS = 100
 SEVERITY_ORDER = SEVERITIES  # the foundation's one scale
 Status = Literal["open", "resolved", "all"]
+RowOrder = Literal["newest", "replay"]
+
+# Every column of an event row, in the order the listings show them.
+ROW_COLUMNS = (
+    "id",
+    "market",
+    "kind",
+    "severity",
+    "status",
+    "started_at",
+    "detected_at",
+    "resolved_at",
+    "resolution",
+    "metrics",
+    "interpretation",
+    "dedup_key",
+)
+_ORDER_BY: dict[RowOrder, str] = {
+    "newest": "detected_at DESC, id DESC",
+    # Independent of ids and insertion order: two replays of the same data list identically.
+    "replay": "detected_at, market, dedup_key",
+}
 
 
 def _interpretation_text(value: Any) -> str | None:
@@ -112,3 +140,34 @@ def recent_anomalies(
         truncated=total > len(items),
         freshness=freshness(conn, market=market if quote else None, quote=quote),
     )
+
+
+def anomaly_by_id(conn: psycopg2.extensions.connection, anomaly_id: int) -> dict[str, Any] | None:
+    """One event's row (every column) plus its market's `korean_name` / `english_name` ('' when unknown)."""
+    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+        cur.execute(
+            "SELECT a.*, coalesce(m.korean_name, '') AS korean_name, coalesce(m.english_name, '') AS english_name"
+            " FROM anomalies a LEFT JOIN markets m ON m.code = a.market WHERE a.id = %s",
+            (anomaly_id,),
+        )
+        row = cur.fetchone()
+    return None if row is None else dict(row)
+
+
+def anomaly_rows(
+    conn: psycopg2.extensions.connection,
+    *,
+    detected_since: datetime | None = None,
+    limit: int | None = None,
+    order: RowOrder = "newest",
+) -> list[dict[str, Any]]:
+    """Event rows as dicts of `ROW_COLUMNS` (metrics and interpretation uncompacted), detected at or after
+    `detected_since`, at most `limit` (None = all)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT {', '.join(ROW_COLUMNS)} FROM anomalies"  # noqa: S608 - constant columns and order
+            " WHERE (%(since)s::timestamptz IS NULL OR detected_at >= %(since)s)"
+            f" ORDER BY {_ORDER_BY[order]} LIMIT %(limit)s",
+            {"since": detected_since, "limit": None if limit is None else max(1, limit)},
+        )
+        return [dict(zip(ROW_COLUMNS, row, strict=True)) for row in cur.fetchall()]

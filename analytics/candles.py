@@ -26,9 +26,17 @@ def _bin(ts: datetime, step: timedelta) -> datetime:
 
 
 def candles(
-    conn: psycopg2.extensions.connection, market: str, interval: Interval = "5m", limit: int = 60
+    conn: psycopg2.extensions.connection,
+    market: str,
+    interval: Interval = "5m",
+    limit: int = 60,
+    *,
+    before: datetime | None = None,
 ) -> CandleSeries:
-    """The newest `limit` candles (oldest first) up to the market's latest event; capped at MAX_CANDLES."""
+    """The newest `limit` candles (oldest first) up to the market's latest event; capped at MAX_CANDLES.
+
+    `before` pages back: only candles starting before that time (the `t` of the oldest candle already seen).
+    """
     if interval not in STEP:
         raise ValueError(f"interval must be one of {sorted(STEP)}")
     truncated = limit > MAX_CANDLES
@@ -38,7 +46,8 @@ def candles(
     if fresh.as_of is None:
         return CandleSeries(market=ref.market, interval=interval, candles=[], freshness=fresh)
     step = STEP[interval]
-    start = _bin(fresh.as_of, step) - step * (limit - 1)
+    end = fresh.as_of if before is None else min(fresh.as_of, before - timedelta(microseconds=1))
+    start = _bin(end, step) - step * (limit - 1)
     with conn.cursor() as cur:
         # Open/close via the first/last minute of each bin (hash joins on a materialised CTE): no per-bin sort of
         # array_agg(... ORDER BY), which costs 4x more on a week of minutes.
@@ -58,7 +67,7 @@ def candles(
             FROM g JOIN m o ON o.bucket = g.first_b JOIN m c ON c.bucket = g.last_b
             ORDER BY g.t
             """,
-            {"step": step, "origin": _EPOCH, "code": ref.market, "start": start, "as_of": fresh.as_of},
+            {"step": step, "origin": _EPOCH, "code": ref.market, "start": start, "as_of": end},
         )
         rows = cur.fetchall()
     is_krw = ref.quote == "KRW"

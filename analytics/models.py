@@ -18,7 +18,10 @@ from pydantic import BaseModel, Field
 from analytics import context as ctx
 from analytics.units import fmt_krw, fmt_num, fmt_pct, fmt_price, fmt_ratio, fmt_share
 
-Window = Literal["1m", "5m", "1h", "24h"]
+# 24h = since Upbit's previous close (its signed_change_rate); rolling_24h = vs the price 24 hours before as-of.
+Window = Literal["1m", "5m", "1h", "24h", "rolling_24h"]
+# gainers / losers / both rank by signed % change (both by |change|); value by traded value; active by fills.
+Direction = Literal["gainers", "losers", "both", "value", "active"]
 Interval = Literal["1m", "5m", "1h", "1d"]
 IndicatorInterval = Interval
 
@@ -325,7 +328,7 @@ class IndicatorSet(BaseModel):
         parts = [self.rsi_text(), f"BB %B({iv}) {fmt_num(self.bb_percent_b, 2)}"]
         if not (short or bare):
             parts.insert(1, f"MACD hist({iv}) {fmt_price(self.macd_hist)}")
-            parts.append(f"close vs EMA20/50/200 {self.trend_text()}")
+            parts.append(f"close vs EMA20/EMA50/EMA200 {self.trend_text()}")
             parts.append(f"vol {fmt_ratio(self.volume_ratio)} avg20")
         if bare:  # the brief's tightest level: the reading questions ask about most, label only
             return f"RSI14({iv}) {fmt_num(self.rsi14)}"
@@ -479,12 +482,13 @@ class Mover(BaseModel):
     change_pct: float | None = Field(description="signed percent over the window")
     value_fills_krw: float | None = Field(default=None, description="fill value in the window (1m/5m/1h)")
     value_24h_upbit_krw: float | None = Field(default=None, description="Upbit acc_trade_price_24h")
+    fills: int | None = Field(default=None, description="number of fills in the window (direction=active)")
 
 
 class MoversResult(BaseModel):
     quote: str
     window: Window
-    direction: Literal["gainers", "losers", "both"]
+    direction: Direction
     items: list[Mover]
     truncated: bool = False
     freshness: Freshness
@@ -499,6 +503,7 @@ class MoversResult(BaseModel):
                 f"{ctx.short_code(m.market, self.quote)}{' ' + m.korean_name if level == 0 and m.korean_name else ''}"
                 f" {fmt_price(m.price)} {fmt_pct(m.change_pct)} val "
                 f"{fmt_krw(m.value_fills_krw if m.value_fills_krw is not None else m.value_24h_upbit_krw)}"
+                + (f"; {m.fills:,} fills" if m.fills is not None else "")
                 for m in items
             ]
             return head + "\n" + "\n".join(rows)

@@ -23,6 +23,8 @@ class ContextSize(BaseModel):
 
 class TokenReport(BaseModel):
     tokenizer: str
+    counting: str = Field(default="estimate (offline tokenizer)", description="how `tokens` figures were counted")
+    focus: str | None = Field(default=None, description="the coin the per-coin contexts are about")
     markets: int
     raw_tokens: int
     raw_bytes: int
@@ -67,6 +69,7 @@ def measure(
     goal = goal and (sizes[0].saving_pct or 0) >= 99.0
     return TokenReport(
         tokenizer=tokenizer_name(),
+        focus=focus,
         markets=markets,
         raw_tokens=raw_tokens,
         raw_bytes=len(raw.encode("utf-8")),

@@ -11,7 +11,7 @@ import psycopg2.extensions
 from analytics.catalog import Catalog
 from analytics.units import change_pct, fraction_to_pct
 
-WINDOW_MINUTES = {"1m": 1, "5m": 5, "1h": 60, "24h": 1440}
+WINDOW_MINUTES = {"1m": 1, "5m": 5, "1h": 60, "24h": 1440, "rolling_24h": 1440}
 # How far before the window start to look for the last trade of a quiet market (older → "n/a").
 LOOKBACK = timedelta(hours=24)
 # Most markets trade every few minutes: their reference is found in one range read over this many minutes.
@@ -108,6 +108,17 @@ def reference_closes(
 def window_changes(latest: list[Latest], refs: dict[str, float]) -> dict[str, float | None]:
     """Signed percent change from the reference close to the latest price, per market."""
     return {r.code: change_pct(r.price, refs.get(r.code)) for r in latest}
+
+
+def fill_counts(conn: psycopg2.extensions.connection, as_of: datetime, minutes: int, *, quote: str) -> dict[str, int]:
+    """Per market, the number of fills (trades) in the minutes in (as_of - minutes, as_of]."""
+    start = as_of - timedelta(minutes=minutes)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT code, sum(fills) FROM ohlcv_1m WHERE code LIKE %s AND bucket > %s AND bucket <= %s GROUP BY code",
+            (quote + "-%", start, as_of),
+        )
+        return {code: int(v) for code, v in cur.fetchall() if v is not None}
 
 
 def fill_values(conn: psycopg2.extensions.connection, as_of: datetime, minutes: int, *, quote: str) -> dict[str, float]:

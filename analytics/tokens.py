@@ -29,6 +29,8 @@ def tokenizer_name() -> str:
 def count_tokens_api(text: str, *, api_key: str, model: str, base_url: str = "", timeout: float = 10.0) -> int | None:
     """The real count from Anthropic's count_tokens endpoint; None when the call fails (caller falls back)."""
     try:
+        # Here, not at module top: the SDK takes ~0.5 s to import and is needed only with an API key, while
+        # every analytics reader (MCP, dashboard, CLI) imports this module for the offline count.
         import anthropic
 
         kwargs: dict[str, object] = {"api_key": api_key, "timeout": timeout, "max_retries": 0}

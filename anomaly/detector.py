@@ -54,6 +54,10 @@ class DetectorConfig:
     crowd_min_orders: tuple[int, ...] = (20, 35, 60)  # per window (10/30/60 s): a rush, not a busy minute
     crowd_order_ratio: float = 8.0
     crowd_side_margin_pct: float = 10.0  # a pump's crowd buys: BID share of value >= 60 % (a dump's <= 40 %)
+    # Medium+ needs the price itself to have moved this far in the triggering window: a crowd trading heavily while
+    # the price moves 3–4 % is what real books do around news several times a week; value cannot stand in for the
+    # move (tuned on the tuning tapes only, docs/anomaly-alerts.md).
+    medium_min_move_pct: float = 5.0
     # Floor of the per-bucket baseline value (≈ 430 M KRW a day), so a quiet market's median of ~0 cannot make any
     # trade a "spike". Kept low on purpose: pumps target small caps, which trade a few hundred million KRW a day.
     baseline_floor_krw: float = 50_000.0
@@ -400,7 +404,9 @@ class Trigger:
     metrics: dict[str, object] = field(default_factory=dict)
 
 
-def _severity(move_pct: float, ratio: float, price_signal: bool, crowd: bool = True) -> str:
+def _severity(
+    move_pct: float, ratio: float, price_signal: bool, crowd: bool = True, medium_min_move_pct: float = 0.0
+) -> str:
     """Severity from the size of the move and of the value surge (docs/anomaly-alerts.md has the table).
 
     A value-only bump under 12x its normal (no price signal) is `info`: recorded and listed, not alerted. Without a
@@ -412,6 +418,8 @@ def _severity(move_pct: float, ratio: float, price_signal: bool, crowd: bool = T
         # Traded value alone, even from a crowd, is what real illiquid books do several times a day (news, a
         # listing elsewhere, an index rebalance): listed and sent to the webhook, not to Slack.
         return "low" if ratio >= 12 else "info"
+    if move < medium_min_move_pct:
+        return "low"
     if move >= 20 or (move >= 10 and ratio >= 30):
         return "critical"
     if move >= 10 or ratio >= 50 or (move >= 5 and ratio >= 20):
@@ -501,7 +509,9 @@ def classify(f: Features, ctx: MarketContext, cfg: DetectorConfig) -> Trigger | 
         )
         for w, n in zip(cfg.windows, cfg.crowd_min_orders, strict=False)
     )
-    severity = _severity(move if best_price is not None else 0.0, top_ratio, best_price is not None, crowd)
+    severity = _severity(
+        move if best_price is not None else 0.0, top_ratio, best_price is not None, crowd, cfg.medium_min_move_pct
+    )
     bucket_s = cfg.bucket_seconds
     metrics: dict[str, object] = {
         "window_seconds": k * bucket_s,

@@ -12,6 +12,8 @@ Matching rules (also in docs/anomaly-alerts.md):
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +21,12 @@ from datetime import UTC, datetime
 from statistics import median
 from typing import Any
 
-from anomaly.detector import DetectorConfig
+from analytics.anomalies import anomaly_rows
+from anomaly.detector import BucketRow, DetectorConfig
+from anomaly.engine import DetectorEngine, StepInput
+from anomaly.lifecycle import Lifecycle
 from db.connection import connect
-from upbit_core.settings import Settings
+from upbit_core.settings import Settings, get_settings
 from upbit_core.severity import severity_rank
 
 log = logging.getLogger(__name__)
@@ -232,25 +237,34 @@ def _quantile(values: Sequence[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
+# What a replay is compared on: everything but the id and the interpretation (both depend on timing).
+REPLAY_COLUMNS = (
+    "market",
+    "kind",
+    "severity",
+    "status",
+    "started_at",
+    "detected_at",
+    "resolved_at",
+    "resolution",
+    "metrics",
+    "dedup_key",
+)
+
+
 def fetch_anomalies(settings: Settings) -> list[dict[str, Any]]:
     """Every anomaly as a plain dict in a stable order (what the replay-determinism test compares)."""
     conn = connect(settings, application_name="upbit-llm-anomaly-eval")
     try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT market, kind, severity, status, started_at, detected_at, resolved_at, resolution, metrics,"
-                " dedup_key FROM anomalies ORDER BY detected_at, market, dedup_key"
-            )
-            cols = [d[0] for d in cur.description or ()]
-            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        rows = anomaly_rows(conn, order="replay")
     finally:
         conn.close()
+    return [{k: row[k] for k in REPLAY_COLUMNS} for row in rows]
 
 
 def bucketize(messages: Iterable[Mapping[str, Any]], bucket_ms: int = 10_000) -> dict[int, list[Any]]:
     """Fine buckets computed in memory from ticker dicts, exactly as the scan's SQL computes them (pure; unit
     tests and quick threshold studies use it). Returns {bucket start ms: [BucketRow sorted by code]}."""
-    from anomaly.detector import BucketRow
 
     acc: dict[int, dict[str, list[Any]]] = {}
     for m in messages:
@@ -288,8 +302,6 @@ def run_engine(
     quotes_krw: Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Run the pure engine over in-memory buckets; returns anomalies shaped like `fetch_anomalies` rows."""
-    from anomaly.engine import DetectorEngine, StepInput
-    from anomaly.lifecycle import Lifecycle
 
     cfg = config or DetectorConfig()
     engine = DetectorEngine(cfg, Lifecycle(cfg, cooldown_seconds), quote_rates=quotes_krw)
@@ -314,8 +326,6 @@ def run_engine(
 
 def load_labels(path: str) -> list[dict[str, Any]]:
     """A labels file (JSON Lines, the simulator's contract format); a malformed line raises with its number."""
-    import json
-
     out: list[dict[str, Any]] = []
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
@@ -335,11 +345,6 @@ def load_labels(path: str) -> list[dict[str, Any]]:
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m anomaly.evaluate --labels run.labels.jsonl --markets 160 --duration-s 3600`: score the anomalies
     already in the configured database (e.g. after `fake-upbit --simulate` → ingest → consume → `upbit-llm scan`)."""
-    import argparse
-    import json
-
-    from upbit_core.settings import get_settings
-
     parser = argparse.ArgumentParser(prog="python -m anomaly.evaluate", description=main.__doc__)
     parser.add_argument("--labels", required=True, help="labels JSONL written by fake-upbit --simulate")
     parser.add_argument("--markets", type=int, required=True, help="number of markets in the run")

@@ -1,9 +1,10 @@
 """Dashboard latency: pages and API p50/p95 over HTTP, and how fast a stored anomaly reaches a live stream.
 
 A bench database (`<TIMESCALEDB_DBNAME>_bench_web`) is filled by the market simulator (160 markets by default), the
-real app is served by uvicorn on a loopback port, and each endpoint is timed with real HTTP requests. Baseline,
-measured in the same run: the analytics call behind each endpoint made directly in-process (so the ratio is the
-cost of HTTP, JSON and templating on top of the numbers themselves).
+real app is served by uvicorn on a loopback port, and each endpoint is timed with real HTTP requests, split into
+cache hits (within WEB_REFRESH_SECONDS the app reuses a computed result) and cache misses (each call after the reuse
+window). Baseline, measured in the same run on the app's own read-only role and session settings: the analytics
+call behind each endpoint made directly in-process (a miss pays it plus HTTP, JSON and templating).
 
     python -m bench.dashboard [--markets 160] [--minutes 30] [--calls 30] [--quick]
 """
@@ -23,7 +24,7 @@ from upbit_core.settings import Settings
 GOAL_API_P95_MS = 250.0
 GOAL_PAGE_P95_MS = 400.0
 GOAL_FEED_S = 3.0
-# Cold = the analytics market_overview over every market plus HTTP; bounded by the analytics layer's own speed.
+# A cache miss = the analytics call over every market plus HTTP; bounded by the analytics layer's own speed.
 GOAL_COLD_P95_MS = 1000.0
 
 
@@ -142,8 +143,10 @@ def run(
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     figures: list[BenchFigure] = []
     server = _Server(build_app(bs))
-    direct = connect(bs, readonly=False, application_name="bench-dashboard-direct")
+    # The app's role and settings (the reader role carries JIT off and the statement timeout), not the writer's.
+    direct = connect(bs, readonly=True, application_name="bench-dashboard-direct")
     direct.set_session(readonly=True, autocommit=True)
+    data = f"{markets} simulated markets, {minutes} min, {rows:,} ticks"
     try:
         with httpx.Client(base_url=server.url, timeout=30, headers=headers) as client:
             cases: list[tuple[str, str, Callable[[], Any], float]] = [
@@ -176,49 +179,34 @@ def run(
 
                 http_ms = _timed(get, calls)
                 base_ms = _timed(base_fn, calls)
+                miss_ms = []
+                for _miss in range(max(5, calls // 3)):
+                    time.sleep(bs.web_refresh_seconds + 0.1)  # past the reuse window: the app recomputes
+                    start = time.perf_counter()
+                    get()
+                    miss_ms.append((time.perf_counter() - start) * 1000)
                 p95 = percentile(http_ms, 95)
                 size = len(client.get(path).content)
-                figures.append(
-                    BenchFigure(
-                        area="dashboard",
-                        name=f"{name} p95",
-                        value=round(p95, 1),
-                        unit="ms",
-                        goal=f"<= {goal:.0f}",
-                        met=p95 <= goal,
-                        baseline_name="analytics call in-process p95",
-                        baseline_value=round(percentile(base_ms, 95), 1),
-                        note=f"p50 {percentile(http_ms, 50):.1f} ms, {size / 1024:.0f} KiB, {markets} markets",
+                base = round(percentile(base_ms, 95), 1)
+                for label, samples in (("cache hit", http_ms), ("cache miss", miss_ms)):
+                    p95 = percentile(samples, 95)
+                    # a miss recomputes the numbers: bounded by the analytics layer, as the old cold goal
+                    goal = goal if label == "cache hit" else max(goal, GOAL_COLD_P95_MS)
+                    figures.append(
+                        BenchFigure(
+                            area="dashboard",
+                            name=f"{name} p95 ({label})",
+                            value=round(p95, 1),
+                            unit="ms",
+                            goal=f"<= {goal:.0f}",
+                            met=p95 <= goal,
+                            baseline_name="analytics call in-process, reader role, p95",
+                            baseline_value=base,
+                            note=f"p50 {percentile(samples, 50):.1f} ms over {len(samples)}, {size / 1024:.0f} KiB; "
+                            f"data: {data}",
+                        )
                     )
-                )
-                _progress(f"{name}: p50 {percentile(http_ms, 50):.1f} ms p95 {p95:.1f} ms ({size} bytes)")
-            # Cold: every call after the reuse window expired, so each one runs market_overview over every market.
-            wait = bs.web_refresh_seconds + 0.1
-
-            def cold() -> None:
-                time.sleep(wait)
-                start = time.perf_counter()
-                client.get("/api/markets").raise_for_status()
-                cold_ms.append((time.perf_counter() - start) * 1000)
-
-            cold_ms: list[float] = []
-            for _call in range(max(5, calls // 3)):
-                cold()
-            p95 = percentile(cold_ms, 95)
-            figures.append(
-                BenchFigure(
-                    area="dashboard",
-                    name="GET /api/markets cold p95",
-                    value=round(p95, 1),
-                    unit="ms",
-                    goal=f"<= {GOAL_COLD_P95_MS:.0f}",
-                    met=p95 <= GOAL_COLD_P95_MS,
-                    baseline_name="market_overview(all) in-process p95",
-                    baseline_value=figures[0].baseline_value,
-                    note=f"p50 {percentile(cold_ms, 50):.1f} ms; no reuse (waits {wait:.1f} s between calls)",
-                )
-            )
-            _progress(f"GET /api/markets cold: p50 {percentile(cold_ms, 50):.1f} ms p95 {p95:.1f} ms")
+                _progress(f"{name}: hit p95 {percentile(http_ms, 95):.1f} ms, miss p95 {p95:.1f} ms ({size} bytes)")
             figures.append(_feed_latency(bs, server.url, headers, samples=3 if quick else 5))
     finally:
         direct.close()

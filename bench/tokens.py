@@ -1,8 +1,10 @@
-"""Token savings benchmark: raw latest tickers (JSON) vs each compact context on a simulated 160-market database.
+"""Token benchmark: what an MCP client receives (tool definitions, tools/list, each tool's text content; the official
+SDK client over stdio) next to the raw latest tickers as JSON, on a realistic 160-market database.
 
-The database (`<TIMESCALEDB_DBNAME>_bench_tokens`) is filled with the ingest team's simulator through the consumer's
-own writer (15 minutes of event time), then analytics.savings.measure counts tokens with the offline Claude BPE.
-The baseline measured in the same run is the raw JSON.
+The database (`<TIMESCALEDB_DBNAME>_bench_tokens`) is filled by bench.realistic: the ingest team's simulator through
+the consumer's writer, the anomaly scan, open anomalies and stored summaries. Counts are exact with an Anthropic key
+(count_tokens) and labelled "estimate (offline tokenizer)" otherwise. The baseline, measured in the same run, is
+the raw JSON.
 
     python -m bench.tokens [--markets 160]
 """
@@ -11,72 +13,69 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 from bench.common import BenchFigure
 from upbit_core.settings import Settings
 
 
-def _fill(settings: Settings, markets: int, minutes: int) -> None:
-    from db.connection import connect
-    from db.maintenance import refresh_aggregates
-    from fake_upbit.simulator import MarketSimulator
-    from ingest.catalog import store_catalog
-    from ingest.writer import write_messages
-
-    sim = MarketSimulator(markets=markets, seed=11, start_ms=int(time.time() * 1000) - minutes * 60_000, rate=10.0)
-    conn = connect(settings, application_name="bench-tokens")
-    try:
-        with conn.cursor() as cur:
-            cur.execute("TRUNCATE ticker_data, ticker_latest")
-        conn.commit()
-        store_catalog(conn, sim.catalog())
-        write_messages(conn, sim.messages(minutes * 60))
-        refresh_aggregates(conn)
-    finally:
-        conn.close()
-
-
-def run(settings: Settings, *, markets: int = 160, minutes: int = 15, quick: bool = False) -> list[BenchFigure]:
+def run(settings: Settings, *, markets: int = 160, minutes: int = 75, quick: bool = False) -> list[BenchFigure]:
     from analytics.savings import measure
+    from bench.realistic import fill_realistic
     from db.connection import connect
     from db.migrate import migrate
+    from upbit_mcp.measure import measure_client
 
     bs = settings.model_copy(update={"timescaledb_dbname": f"{settings.timescaledb_dbname}_bench_tokens"})
     migrate(bs)
     print(f"[bench tokens] filling {bs.timescaledb_dbname} with {markets} simulated markets", file=sys.stderr)
-    _fill(bs, markets, 5 if quick else minutes)
+    fill = fill_realistic(bs, markets=markets, minutes=15 if quick else minutes)
     conn = connect(bs, application_name="bench-tokens")
     try:
-        report = measure(conn)
+        raw = measure(conn)
     finally:
         conn.close()
+    client = measure_client(bs, raw.focus or "KRW-BTC", raw_tokens=raw.raw_tokens)
+    data = (
+        f"{raw.markets} simulated markets, {fill.rows:,} ticks over {minutes if not quick else 15} min, "
+        f"{fill.anomalies_open} open anomalies, {fill.summaries} stored LLM results"
+    )
     figures = [
         BenchFigure(
             area="tokens",
             name="raw latest tickers (JSON)",
-            value=report.raw_tokens,
+            value=raw.raw_tokens,
             unit="tokens",
             goal=">= 40000",
-            met=report.raw_tokens >= 40_000,
-            note=f"{report.markets} markets, {report.raw_bytes:,} bytes, {report.tokenizer}",
-        )
+            met=raw.raw_tokens >= 40_000,
+            note=f"{raw.raw_bytes:,} bytes; {data}; {raw.counting}",
+        ),
+        BenchFigure(
+            area="tokens",
+            name="tool definitions (name+description+input schema)",
+            value=client.tool_definitions_tokens,
+            unit="tokens",
+            goal=f"<= {client.tool_definitions_budget}",
+            met=client.tool_definitions_tokens <= client.tool_definitions_budget,
+            note=f"{len(client.tools)} tools; whole tools/list {client.tools_list_tokens:,} tokens; {client.counting}",
+        ),
     ]
-    for c in report.contexts:
+    for t in client.tools:
+        args = ",".join(f"{k}={v}" for k, v in t.arguments.items())
         figures.append(
             BenchFigure(
                 area="tokens",
-                name=c.name,
-                value=c.tokens,
+                name=f"{t.name}{' ' + args if args else ''} text content",
+                value=t.text_tokens,
                 unit="tokens",
-                goal=f"<= {c.budget}" if c.budget else "",
-                met=c.within_budget,
+                goal=f"<= {t.budget}",
+                met=t.within_budget,
                 baseline_name="raw latest tickers",
-                baseline_value=report.raw_tokens,
-                note=f"saving {c.saving_pct:.2f}%" if c.saving_pct is not None else "",
+                baseline_value=raw.raw_tokens,
+                note=f"structured {t.structured_bytes:,} bytes (~{t.structured_tokens:,} tokens as JSON); "
+                f"{client.counting}; SDK client over stdio",
             )
         )
-    overview = report.contexts[0]
+    overview = client.tools[0]
     figures.append(
         BenchFigure(
             area="tokens",
@@ -84,8 +83,8 @@ def run(settings: Settings, *, markets: int = 160, minutes: int = 15, quick: boo
             value=overview.saving_pct or 0.0,
             unit="%",
             goal=">= 99",
-            met=report.goal_met,
-            note=f"overview {overview.tokens} tokens vs raw {report.raw_tokens}",
+            met=(overview.saving_pct or 0) >= 99 and raw.markets >= 150,
+            note=f"text content {overview.text_tokens} tokens vs raw {raw.raw_tokens:,}",
         )
     )
     return figures

@@ -62,6 +62,7 @@ def transport_options(hard_limit: int) -> dict[str, int]:
 
 
 def create_app(settings: Settings) -> Celery:
+    # Here, not at module top: celery_app.schedule imports this module's Queue (a cycle at import time).
     from celery_app.schedule import build_schedule
 
     app = Celery("upbit_llm", include=list(TASK_MODULES))

@@ -31,6 +31,8 @@ def protect_metrics() -> None:
     """Put Flower's Prometheus `/metrics` behind the same basic auth as every other page: Flower 2 serves it
     unauthenticated (task names, worker names and counts leak to anyone who reaches the port). `/healthcheck`
     stays open; it says only "OK". Called from flowerconfig.py, inside the Flower process, before it serves."""
+    # Here, not at module top: only the Flower process patches its views; whatever imports this module just for
+    # flower_options (the unit tests, flowerconfig.py before Flower starts) does not load Flower's web app.
     import tornado.web
     from flower.views import monitor
 

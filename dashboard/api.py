@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 import psycopg2
+from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeout
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -47,9 +49,9 @@ class AskRequest(BaseModel):
 
 
 class AskResponse(BaseModel):
-    """The coin Q&A answer (llm.qa.answer_question), with its as-of time and token cost."""
+    """The answer of the Celery `ask` task (llm.ask.ask), with its verification state, as-of time and token cost."""
 
-    status: Literal["answered", "ambiguous", "not_found", "no_data", "invalid"]
+    status: Literal["answered", "ambiguous", "not_found", "no_data", "invalid", "stopped"]
     question: str
     text: str
     markets: list[str] = Field(default_factory=list)
@@ -58,6 +60,10 @@ class AskResponse(BaseModel):
     model: str | None = None
     offline: bool = False
     grounded: bool = True
+    grounding_issues: list[dict[str, Any]] = Field(default_factory=list)
+    intent: str | None = None
+    window: str | None = None
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
     input_tokens: int = 0
     output_tokens: int = 0
     context_tokens: int | None = None
@@ -169,24 +175,48 @@ async def resolve(request: Request, q: Annotated[str, Query(min_length=1, max_le
 _ask_slots = threading.BoundedSemaphore(2)
 
 
-def _ask(settings: Settings, data: DataSource, market: str, question: str, lang: str | None) -> AskResponse:
-    from analytics.resolver import find_coins
-    from llm.qa import answer_question
+class AskTimeout(RuntimeError):
+    """No worker answered the `ask` task in time."""
 
+
+def _ask(settings: Settings, data: DataSource, market: str, question: str, lang: str | None) -> AskResponse:
+    """Hand the question to the Celery `ask` task (queue llm) and wait for its answer: the web process never calls
+    Claude itself, so a slow or failing model never holds the dashboard's threads beyond the wait."""
     ref = data.known_market(market)
     if ref is None:
         resolution = data.resolve(market)
         if resolution.status != "found" or resolution.market is None:
             raise LookupError(f"{market}: {resolution.message or 'unknown market'}")
         ref = resolution.market
-    with data.pool.connection() as conn:
-        named = find_coins(conn, question)
-    if not named:
-        # Asked on a coin's page without naming a coin ("지금 어때?"): the question is about this coin.
-        question = f"{ref.market} {question}"
-    run_settings = settings.model_copy(update={"report_language": lang}) if lang else settings
-    answer = answer_question(run_settings, question)
-    return AskResponse.model_validate(answer.as_dict(), from_attributes=False)
+    app = _celery(settings)
+    # Asked on a coin's page without naming a coin ("지금 어때?"): the task scopes it to this coin.
+    result = app.send_task(
+        ASK_TASK, kwargs={"question": question, "language": lang, "market": ref.market}, queue=LLM_QUEUE
+    )
+    try:
+        answer = result.get(timeout=settings.web_ask_timeout_seconds, propagate=True)
+    except CeleryTimeout:
+        result.revoke()
+        raise AskTimeout("no answer from the llm queue in time; is a Celery worker running (-Q llm)?") from None
+    return AskResponse.model_validate(answer, from_attributes=False)
+
+
+# The task and queue by name (the contract in docs/celery-llm.md): the dashboard sits beside celery_app, not above it,
+# so it sends by name through a bare client instead of importing the worker's app.
+ASK_TASK = "celery_app.tasks.qa.ask"
+LLM_QUEUE = "llm"
+_celery_apps: dict[str, Celery] = {}
+
+
+def _celery(settings: Settings) -> Celery:
+    """One Celery client per broker URL for the process (connections are pooled inside)."""
+
+    key = settings.redis_url
+    if key not in _celery_apps:
+        client = Celery("upbit-dashboard", broker=settings.redis_url, backend=settings.celery_backend_url)
+        client.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"])
+        _celery_apps[key] = client
+    return _celery_apps[key]
 
 
 @router.post("/coins/{market}/ask", response_model=AskResponse, summary="Ask about the coin (coin Q&A)")
@@ -207,6 +237,8 @@ async def ask(request: Request, market: MarketPath, body: Annotated[AskRequest, 
         return await call(_ask, _settings(request), _data(request), normalise_market(market), body.question, body.lang)
     except HTTPException:
         raise
+    except AskTimeout as exc:
+        raise HTTPException(status_code=504, detail=str(exc)) from exc
     except Exception as exc:
         log.error("dashboard question failed market=%s error=%s", market, type(exc).__name__)
         raise HTTPException(status_code=502, detail=f"the analyst failed ({type(exc).__name__}); try again") from exc

@@ -11,8 +11,10 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from analytics.anomalies import recent_anomalies
+from analytics.candles import candles as read_candles
 from analytics.catalog import load_catalog
 from analytics.coin import coin_brief
+from analytics.indicators import indicator_series
 from analytics.models import (
     AnomalyList,
     CandleSeries,
@@ -142,15 +144,11 @@ class DataSource:
             return coin_brief(conn, market)
 
     def candles(self, market: str, interval: Interval, limit: int) -> CandleSeries:
-        from analytics.candles import candles
-
         with self.pool.connection() as conn:
-            return candles(conn, market, interval, limit)
+            return read_candles(conn, market, interval, limit)
 
     def indicators(self, market: str, interval: Interval, limit: int) -> IndicatorSeries:
         """Chart overlays (MAs, Bollinger, RSI) aligned with `candles(market, interval, limit)`."""
-        from analytics.indicators import indicator_series
-
         with self.pool.connection() as conn:
             return indicator_series(conn, market, interval, keep=limit)
 

@@ -69,6 +69,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "freshness": {"ko": "데이터 신선도", "en": "Data freshness"},
     "no_data": {"ko": "데이터가 아직 없습니다. 수집기를 실행하세요.", "en": "No data yet: start ingest and consume."},
     "grounded_no": {"ko": "수치 미검증", "en": "numbers not verified"},
+    "grounded_yes": {"ko": "수치 검증됨", "en": "numbers verified"},
     "question": {"ko": "질문", "en": "Question"},
     "lang_other": {"ko": "English", "en": "한국어"},
     "buy": {"ko": "매수", "en": "buy"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import psycopg2
 import psycopg2.extensions
@@ -25,11 +26,19 @@ def connect(
     readonly: bool = False,
     application_name: str = "upbit-llm",
     connect_timeout: int = 5,
+    options: str | None = None,
 ) -> psycopg2.extensions.connection:
-    """Open a connection as the writer role (default) or the read-only role."""
+    """Open a connection as the writer role (default) or the read-only role.
+
+    `options` is libpq's start-up `options` (e.g. `-c statement_timeout=2000`); readers get theirs from
+    `db.readonly`, the one read-only access path.
+    """
     dsn = settings.readonly_dsn(dbname) if readonly else settings.database_dsn(dbname)
+    extra: dict[str, Any] = {} if options is None else {"options": options}
     try:
-        conn = psycopg2.connect(dsn, connect_timeout=connect_timeout, application_name=application_name)
+        conn: psycopg2.extensions.connection = psycopg2.connect(
+            dsn, connect_timeout=connect_timeout, application_name=application_name, **extra
+        )
     except psycopg2.OperationalError as exc:
         raise DatabaseUnavailable(describe_connect_error(settings, exc, dbname)) from exc
     if readonly:

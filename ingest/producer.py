@@ -25,6 +25,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.codec import has_lz4
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ingest.dead_letters import truncate_raw
@@ -39,8 +40,6 @@ DEFAULT_PARTITIONS = 4
 def compression_type() -> str:
     """lz4 when its package is installed (fast); gzip otherwise (kafka-python compresses gzip at level 9, which
     costs tens of µs per message in the producer)."""
-    from kafka.codec import has_lz4
-
     return "lz4" if has_lz4() else "gzip"
 
 

@@ -25,6 +25,7 @@ import orjson
 import psycopg2.extensions
 from psycopg2.extras import execute_values
 
+from ingest.catalog import CatalogError, fetch_catalog, store_catalog
 from ingest.ticker import CODE_RE
 from upbit_core.settings import Settings
 
@@ -489,8 +490,6 @@ def followed_markets(conn: psycopg2.extensions.connection, settings: Settings) -
 
 def refresh_markets(conn: psycopg2.extensions.connection, settings: Settings) -> list[str]:
     """Fetch and store the catalog when Upbit answers (else keep the stored one); the markets to follow."""
-    from ingest.catalog import CatalogError, fetch_catalog, store_catalog
-
     try:
         store_catalog(conn, fetch_catalog(settings.upbit_rest_url))
     except CatalogError as exc:

@@ -21,7 +21,9 @@ import psycopg2
 from db.connection import DatabaseUnavailable, connect
 from ingest import heartbeat
 from ingest.catalog import CatalogError, fetch_catalog, select_codes, store_catalog
+from ingest.gap_heal import startup_backfill
 from ingest.producer import TickerProducer
+from ingest.rest_candles import RestCandleClient, RestError
 from ingest.ticker import InvalidMessage, is_simple, to_default, validation_errors
 from ingest.ws_client import OversizeFrame, StreamOptions, UpbitStream
 from upbit_core.settings import Settings
@@ -278,9 +280,6 @@ class LiveIngest:
     def _startup_history(self) -> None:
         """First start: fetch BACKFILL_ON_START_HOURS of REST minutes for the followed markets (in the background,
         while the stream runs), so history exists from minute one and the gap before the first live fill closes."""
-        from ingest.gap_heal import startup_backfill
-        from ingest.rest_candles import RestCandleClient, RestError
-
         deadline = time.monotonic() + 60
         while not self._codes and not self._stop.is_set() and time.monotonic() < deadline:
             self._stop.wait(0.2)

@@ -10,8 +10,10 @@ from typing import Any, Final
 
 import psycopg2.extras
 
+from analytics.coin import coin_brief
 from analytics.context import fmt_time
 from analytics.models import CoinBrief
+from analytics.overview import market_overview
 from analytics.tokens import count_tokens
 from db.connection import connect
 from llm import offline
@@ -117,8 +119,6 @@ def interpret_anomaly(settings: Settings, anomaly_id: int, *, client: Any = None
 def _produce(
     settings: Settings, conn: psycopg2.extensions.connection, row: dict[str, Any], key: str, client: Any
 ) -> dict[str, Any]:
-    from analytics.coin import coin_brief
-
     brief: CoinBrief | None = None
     event_text = _event_context(row)
     extra = ""
@@ -129,8 +129,6 @@ def _produce(
         except LookupError:
             brief = None
     else:
-        from analytics.overview import market_overview
-
         extra = market_overview(conn).to_context(budget=max(100, settings.llm_max_context_tokens - EVENT_BUDGET))
     conn.commit()
     context_text = event_text + ("\n" + extra if extra else "")

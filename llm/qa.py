@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
+from analytics.coin import coin_brief
 from analytics.context import COIN_BRIEF_BUDGET, fmt_time
 from analytics.models import CoinBrief, MarketRef
 from analytics.resolver import find_coins, resolve
@@ -105,8 +106,6 @@ def answer_question(settings: Settings, question: str, *, client: Any = None) ->
                 )
         conn.commit()
         refs = refs[:MAX_COINS]
-        from analytics.coin import coin_brief
-
         briefs: list[CoinBrief] = []
         missing: list[str] = []
         for r in refs:

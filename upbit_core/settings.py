@@ -61,12 +61,13 @@ class Settings(BaseSettings):
     timescaledb_mode: Literal["auto", "on", "off"] = "auto"
     # Raw ticks older than this (by arrival, not event time) are dropped by retention.
     ticker_retention_days: int = Field(default=30, ge=1)
-    # Read-only role used by the MCP server and the dashboard (created by the migrations).
+    # Read-only role every reader uses (db.readonly; created by the migrations).
     readonly_user: str = "upbit_reader"
     readonly_password: SecretStr = SecretStr("")
     readonly_statement_timeout_ms: int = Field(default=2_000, ge=100)
-    # Development only: when the read-only role is unusable, let the dashboard read as the writer role (in a
-    # read-only session). Ignored outside ENVIRONMENT=development; readers otherwise fail with the fix.
+    # Development only: when the read-only role is unusable, let readers (db.readonly: MCP, dashboard, CLI listings,
+    # demo status) read as the writer role in a read-only session. Ignored outside ENVIRONMENT=development;
+    # readers otherwise fail with the fix.
     readonly_fallback_to_writer: bool = False
     # Housekeeping (a daily Celery task) deletes rows older than these from the operational logs.
     dead_letter_retention_days: int = Field(default=30, ge=1)
@@ -127,6 +128,8 @@ class Settings(BaseSettings):
     anthropic_max_retries: int = Field(default=3, ge=0, le=10)
     llm_max_output_tokens: int = Field(default=700, ge=16, le=8192)
     llm_max_context_tokens: int = Field(default=1_500, ge=100)
+    # `ask` with Claude tool use: every request's input (system + tool definitions + messages) stays within this.
+    llm_ask_max_input_tokens: int = Field(default=4_000, ge=500)
     report_language: Literal["ko", "en"] = "ko"
 
     # --- Alerts ---------------------------------------------------------------------------------
@@ -139,6 +142,9 @@ class Settings(BaseSettings):
     # Comma separated market codes whose alerts are muted on every channel.
     alert_mutes: str = ""
     alert_cooldown_seconds: int = Field(default=600, ge=0)
+    # Replayed or backfilled history is stored and listed but not pushed: a version whose event time is older than
+    # this (wall clock at delivery) is skipped on every channel. 0 = deliver regardless of age.
+    alert_max_age_seconds: int = Field(default=600, ge=0)
     # Delivery retries (timeouts, 5xx, 429): attempts per event and channel, exponential backoff from base to max.
     alert_max_attempts: int = Field(default=5, ge=1, le=20)
     alert_backoff_seconds: float = Field(default=1.0, ge=0)
@@ -149,6 +155,10 @@ class Settings(BaseSettings):
     mcp_host: str = "127.0.0.1"
     mcp_port: int = 8765
     mcp_token: SecretStr = SecretStr("")
+    # Tool results carry the data as structuredContent (with a slim outputSchema) next to the compact text. Claude
+    # Code and VS Code hand a model JSON of structuredContent instead of the text when it is present: false sends the
+    # compact text alone, which keeps those clients within the token budgets (docs/analytics-mcp.md).
+    mcp_structured_content: bool = True
     # Host names (comma separated) the HTTP surfaces answer besides the loopback names and a specific bind
     # address: requests with another Host or Origin are refused (DNS rebinding). "*" allows any (not advised).
     mcp_allowed_hosts: str = ""
@@ -162,6 +172,8 @@ class Settings(BaseSettings):
     web_token: SecretStr = SecretStr("")
     # How often the dashboard re-reads the analytics layer for its live feed (server-sent events).
     web_refresh_seconds: float = Field(default=2.0, ge=0.2, le=300)
+    # The dashboard's Q&A waits this long for the Celery `ask` task (queue llm) before answering 504.
+    web_ask_timeout_seconds: float = Field(default=90.0, gt=0)
 
     @field_validator("upbit_quotes")
     @classmethod

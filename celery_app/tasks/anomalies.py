@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from anomaly.scan import run_scan
 from celery_app.application import Queue, app, current_settings
 
 log = logging.getLogger(__name__)
@@ -19,19 +20,17 @@ def scan_anomalies() -> dict[str, Any]:
 
     Idempotent: the scan's persisted watermark evaluates each bucket once, so a redelivered task finds nothing new,
     and a scan already running elsewhere makes this one a no-op (advisory lock). Interpretation is enqueued by name
-    (queue `llm`) after the scan committed; the interpretation task enqueues the alert delivery when it is done.
+    (queue `llm`) after the scan committed. Facts first: the alert delivery of every new, escalated or resolved
+    event is enqueued right away (queue `alerts`), not after the model; the interpretation task enqueues the
+    follow-up with the reading when it is done.
     """
-    from anomaly.scan import run_scan
 
     result = run_scan(current_settings())
+    # The facts first (the alert queue does not wait for the model), then the interpretation.
+    for anomaly_id in dict.fromkeys([*result.to_interpret, *result.resolved]):
+        app.send_task(DELIVER_TASK, args=[anomaly_id, "alert"], queue=Queue.ALERTS.value)
     for anomaly_id in result.to_interpret:
         app.send_task(INTERPRET_TASK, args=[anomaly_id], queue=Queue.LLM.value)
-    # A resolution needs no new reading: announce it right away — unless the event is being interpreted now (it
-    # opened or escalated in this very scan), whose interpretation task delivers it, reading included.
-    interpreting = set(result.to_interpret)
-    for anomaly_id in dict.fromkeys(result.resolved):
-        if anomaly_id not in interpreting:
-            app.send_task(DELIVER_TASK, args=[anomaly_id], queue=Queue.ALERTS.value)
     log.info(
         "scan task done buckets=%s new=%s escalated=%s resolved=%s enqueued=%s",
         result.buckets_evaluated,

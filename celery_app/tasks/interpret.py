@@ -9,6 +9,7 @@ from celery import Task
 
 from celery_app.application import Queue, app, current_settings
 from celery_app.tasks.common import MAX_RETRIES, backoff, is_transient
+from llm.interpret import interpret_anomaly as interpret
 
 log = logging.getLogger(__name__)
 
@@ -16,17 +17,19 @@ DELIVER_TASK = "celery_app.tasks.alerts.deliver_alerts"
 
 
 def _enqueue_alerts(anomaly_id: int) -> None:
-    app.send_task(DELIVER_TASK, args=[anomaly_id], queue=Queue.ALERTS.value)
+    # The facts went out when the scan opened the event; this is the interpretation follow-up (or, if the facts'
+    # task has not run yet, the alert with the reading in it: alerts.delivery sorts out the order).
+    app.send_task(DELIVER_TASK, args=[anomaly_id, "reading"], queue=Queue.ALERTS.value)
 
 
 @app.task(name="celery_app.tasks.interpret.interpret_anomaly", bind=True, max_retries=MAX_RETRIES)
 def interpret_anomaly(self: Task, anomaly_id: int) -> dict[str, Any]:
-    """Interpret the event (stored in anomalies.interpretation), then enqueue deliver_alerts(anomaly_id).
+    """Interpret the event (stored in anomalies.interpretation), then enqueue deliver_alerts(anomaly_id, "reading").
 
-    The alert is enqueued also when the interpretation failed for good: an alert without a reading beats no alert.
+    The facts alert does not wait for this task (the scan enqueues it directly); the follow-up is enqueued also
+    when the interpretation failed for good, so an alert whose facts task was lost still goes out.
     Transient failures retry first (the alert waits for the reading). Idempotent per event status and severity.
     """
-    from llm.interpret import interpret_anomaly as interpret
 
     anomaly_id = int(anomaly_id)
     try:

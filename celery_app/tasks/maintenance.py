@@ -9,6 +9,12 @@ from celery import Task
 
 from celery_app.application import app, current_settings
 from celery_app.tasks.common import backoff, is_transient
+from db.connection import connect
+from db.maintenance import apply_retention, prune_operational_logs, prune_superseded_rest_minutes
+from db.maintenance import refresh_aggregates as refresh
+from ingest.catalog import CatalogError, fetch_catalog, store_catalog
+from ingest.gap_heal import heal_gaps as heal
+from ingest.rest_candles import RestCandleClient
 
 log = logging.getLogger(__name__)
 
@@ -19,9 +25,6 @@ QA_RESULTS_RETENTION_DAYS = 30
 @app.task(name="celery_app.tasks.maintenance.refresh_aggregates", bind=True, max_retries=2)
 def refresh_aggregates(self: Task) -> dict[str, Any]:
     """Materialise invalidated candle buckets of every level, 1m to 1d (idempotent: a second run finds nothing)."""
-    from db.connection import connect
-    from db.maintenance import refresh_aggregates as refresh
-
     try:
         conn = connect(current_settings(), application_name="upbit-llm-maintenance")
     except Exception as exc:
@@ -43,9 +46,6 @@ def refresh_aggregates(self: Task) -> dict[str, Any]:
 @app.task(name="celery_app.tasks.maintenance.refresh_catalog", bind=True, max_retries=3)
 def refresh_catalog(self: Task) -> dict[str, Any]:
     """Fetch Upbit's market catalog (REST) and store listings, delistings and caution flags."""
-    from db.connection import connect
-    from ingest.catalog import CatalogError, fetch_catalog, store_catalog
-
     settings = current_settings()
     try:
         catalog = fetch_catalog(settings.upbit_rest_url)
@@ -66,8 +66,6 @@ def refresh_catalog(self: Task) -> dict[str, Any]:
 def housekeeping() -> dict[str, Any]:
     """Raw-tick retention (plain PostgreSQL mode), retention of the operational logs (dead letters, alert
     deliveries, closed ingest gaps, LLM call records; *_RETENTION_DAYS settings) and pruning of cached answers."""
-    from db.connection import connect
-    from db.maintenance import apply_retention, prune_operational_logs, prune_superseded_rest_minutes
 
     settings = current_settings()
     conn = connect(settings, application_name="upbit-llm-maintenance")
@@ -110,10 +108,6 @@ HEAL_LOCK_KEY = 0x4845_414C_4741_5053  # "HEALGAPS": one heal run at a time per 
 def heal_gaps(self: Task) -> dict[str, Any]:
     """Fetch the minutes of every recorded, not yet healed ingest gap from Upbit REST (idempotent: a healed gap
     is not fetched again; an interrupted heal resumes its REST job)."""
-    from db.connection import connect
-    from ingest.gap_heal import heal_gaps as heal
-    from ingest.rest_candles import RestCandleClient
-
     settings = current_settings()
     try:
         conn = connect(settings, application_name="upbit-llm-heal")

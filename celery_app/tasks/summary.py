@@ -10,6 +10,7 @@ from celery import Task
 
 from celery_app.application import app, current_settings
 from celery_app.tasks.common import MAX_RETRIES, backoff, is_transient, with_language
+from llm.summary import NoMarketData, produce_summary
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,6 @@ def market_summary(self: Task, at: str | None = None, language: str | None = Non
     Idempotent: llm_results is UNIQUE(kind, window_key) and an advisory lock per window keeps two workers from both
     calling Claude, so a redelivered or duplicated message stores one summary. Retries only transient errors.
     """
-    from llm.summary import NoMarketData, produce_summary
 
     settings = with_language(current_settings(), language)
     now = datetime.fromisoformat(at) if at else None

@@ -302,6 +302,8 @@
       parts.push(`${T.tokens} ${U.tokens(res)}`);
       if (U.isNum(res.cost_usd)) parts.push(`${T.cost} ${U.usd(res.cost_usd)}`);
       if (res.grounded === false) parts.push("⚠ " + T.grounded_no);
+      else if (res.status === "answered") parts.push("✓ " + T.grounded_yes);
+      answer.dataset.grounded = String(res.grounded);
       meta.textContent = parts.join(" · ");
     } catch (err) {
       answer.classList.add("error");

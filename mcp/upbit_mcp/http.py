@@ -74,7 +74,7 @@ def build_http_app(settings: Settings, host: str) -> Any:
 
 
 def serve_http(settings: Settings, host: str, port: int) -> None:
-    import uvicorn
+    import uvicorn  # only the HTTP transport serves with uvicorn; stdio never loads it
 
     app = build_http_app(settings, host)
     auth = "bearer token required" if settings.mcp_token.get_secret_value() else "no token (loopback only)"

@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    # Here, not at module top: the CLI imports this module for `upbit-llm --help`; the server (MCP SDK, analytics)
+    # loads only when the command runs.
     from upbit_mcp.http import InsecureBind, serve_http
     from upbit_mcp.server import build_server
 

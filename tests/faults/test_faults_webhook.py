@@ -58,6 +58,7 @@ def test_webhook_failing_with_500_three_times_is_delivered_exactly_once(
             alert_backoff_seconds=0.05,
             alert_backoff_max_seconds=0.2,
             alert_max_attempts=6,
+            alert_max_age_seconds=0,  # the event sits at a fixed 2026-01-01 event time: not the history filter
         )
         first = deliver(settings, anomaly_id)
         with ThreadPoolExecutor(max_workers=3) as pool:

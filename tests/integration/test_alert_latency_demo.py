@@ -1,8 +1,9 @@
 """End-to-end alert latency in the demo: from the event time of a labelled pump's first fill (the simulator streams
 in real time, so event time is wall-clock time) to the moment a local Slack receiver gets the alert.
 
-Runs `upbit-llm demo` for real (simulator → ingest → Kafka → consumer → Postgres → Celery beat scan → interpret →
-deliver) with SLACK_WEBHOOK_URL pointing at a recording receiver. Prints the figure; the goal (median ≤ 10 s,
+Runs `upbit-llm demo` for real (simulator → ingest → Kafka → consumer → Postgres → Celery beat scan → deliver the
+facts at once; the interpretation follows as a second message) with SLACK_WEBHOOK_URL pointing at a recording
+receiver. The first message per market counts. Prints the figure; the goal (median ≤ 10 s,
 p95 ≤ 30 s) is not met yet; the assertion is a loose regression guard (median ≤ 60 s).
 """
 

@@ -64,7 +64,7 @@ def _one(settings: Settings, sql: str, params: tuple[Any, ...] = ()) -> Any:
     return row
 
 
-def test_a_scan_task_leads_to_one_interpreted_slack_alert_per_event_version(
+def test_a_scan_task_leads_to_a_facts_alert_then_one_interpretation_follow_up_per_event_version(
     scratch_db: Settings, redis_db9: str, tmp_path: Any
 ) -> None:
     sim = MarketSimulator(markets=30, seed=11, start_ms=START_MS, rate=30.0, plan=PLAN)
@@ -72,7 +72,11 @@ def test_a_scan_task_leads_to_one_interpreted_slack_alert_per_event_version(
     load_messages(scratch_db, sim.messages(560))
     with running_receiver() as rx:
         env = process_env(
-            scratch_db, redis_url=redis_db9, slack_webhook_url=rx.path_url("/slack"), alert_backoff_seconds=0.1
+            scratch_db,
+            redis_url=redis_db9,
+            slack_webhook_url=rx.path_url("/slack"),
+            alert_backoff_seconds=0.1,
+            alert_max_age_seconds=0,  # the simulated tape sits at 2026-01-01 event time
         )
         with worker(env, tmp_path / "worker.log", queues="scans,llm,alerts"):
             app = client_app(redis_db9)
@@ -83,13 +87,14 @@ def test_a_scan_task_leads_to_one_interpreted_slack_alert_per_event_version(
                 lambda: (
                     _one(
                         scratch_db,
-                        "SELECT count(*) FROM alert_claims WHERE anomaly_id = %s AND state = 'sent'",
+                        "SELECT count(*) FROM alert_claims WHERE anomaly_id = %s AND part = 'reading'"
+                        " AND state IN ('sent', 'skipped')",
                         (pump_id,),
                     )[0]
                     >= 1
                 ),
                 timeout=90,
-                what="the pump's Slack alert",
+                what="the pump's Slack alert and its interpretation follow-up",
             )
             # Deliver the same event again through the queue (a duplicate message): nothing new is sent.
             again = app.send_task("celery_app.tasks.alerts.deliver_alerts", args=[pump_id]).get(timeout=60)
@@ -98,12 +103,18 @@ def test_a_scan_task_leads_to_one_interpreted_slack_alert_per_event_version(
     assert again["outcomes"]["slack"].startswith("already:")
     versions = {(_one(scratch_db, "SELECT status FROM anomalies WHERE id = %s", (pump_id,))[0])}
     assert versions
-    # One Slack message per status version the pump went through (open, maybe escalated), never two of one.
+    # Per status version the pump went through (open, maybe escalated): the facts, then at most one follow-up with
+    # the reading — never two of one.
     keys = [r.header("X-Idempotency-Key") for r in pump_msgs]
     assert keys and len(keys) == len(set(keys))
     first = pump_msgs[0].json
     assert "KRW-" in first["blocks"][0]["text"]["text"]
-    assert "Interpretation pending" not in first["blocks"][2]["text"]["text"]  # the offline analyst's reading
+    # The reading arrives as a follow-up — or inside the alert when the model beat the alerts queue.
+    follow_ups = [r.json for r in pump_msgs if r.header("X-Idempotency-Key").endswith("-reading")]
+    with_reading = follow_ups[0] if follow_ups else first
+    if follow_ups:
+        assert "Interpretation: " in with_reading["blocks"][0]["text"]["text"]
+    assert "Interpretation pending" not in with_reading["blocks"][2]["text"]["text"]  # the offline analyst's reading
 
 
 def test_a_celery_worker_killed_mid_send_and_restarted_does_not_deliver_twice(
@@ -119,7 +130,9 @@ def test_a_celery_worker_killed_mid_send_and_restarted_does_not_deliver_twice(
         anomaly_id = cur.fetchone()[0]
     conn.close()
     with running_receiver([Reply(200, delay=60)]) as rx:
-        env = process_env(scratch_db, redis_url=redis_db9, slack_webhook_url=rx.url, alert_timeout_seconds=90)
+        env = process_env(
+            scratch_db, redis_url=redis_db9, slack_webhook_url=rx.url, alert_timeout_seconds=90, alert_max_age_seconds=0
+        )
         with _worker_process(env, tmp_path / "worker1.log") as first:
             app = client_app(redis_db9)
             app.send_task("celery_app.tasks.alerts.deliver_alerts", args=[anomaly_id])

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,13 @@ SECRET = "test-webhook-secret"
 
 
 def _insert_anomaly(
-    settings: Settings, *, market: str = "KRW-KAVA", severity: str = "high", status: str = "open"
+    settings: Settings,
+    *,
+    market: str = "KRW-KAVA",
+    severity: str = "high",
+    status: str = "open",
+    started_at: datetime = datetime(2026, 1, 1, 0, 1, 0, tzinfo=UTC),
+    interpreted: bool = True,
 ) -> int:
     conn = psycopg2.connect(settings.database_dsn())
     with conn, conn.cursor() as cur:
@@ -43,8 +49,8 @@ def _insert_anomaly(
                 market,
                 severity,
                 status,
-                datetime(2026, 1, 1, 0, 1, 0, tzinfo=UTC),
-                datetime(2026, 1, 1, 0, 1, 10, tzinfo=UTC),
+                started_at,
+                started_at + timedelta(seconds=10),
                 Json(
                     {
                         "window_seconds": 10,
@@ -57,7 +63,9 @@ def _insert_anomaly(
                         "fills": 140,
                     }
                 ),
-                Json(
+                None
+                if not interpreted
+                else Json(
                     {
                         "cause_category": "coordinated_pump",
                         "confidence": "medium",
@@ -92,6 +100,8 @@ def _with_channels(settings: Settings, *, slack: str = "", hook: str = "", **ext
         "alert_timeout_seconds": 2.0,
         "slack_min_severity": "medium",
         "webhook_min_severity": "low",
+        # These events sit at a fixed 2026-01-01 event time: delivery mechanics, not the history filter.
+        "alert_max_age_seconds": 0,
     }
     update.update(extra)
     return settings.model_copy(update=update)
@@ -111,7 +121,8 @@ def test_webhook_that_fails_three_times_then_succeeds_gets_exactly_one_delivery_
     assert statuses == [500, 503, 500, 200]  # four requests, exactly one delivered
     attempts = _rows(
         scratch_db,
-        "SELECT attempt, status, http_status FROM alert_deliveries WHERE anomaly_id = %s ORDER BY attempt",
+        "SELECT attempt, status, http_status FROM alert_deliveries WHERE anomaly_id = %s AND part = 'alert'"
+        " ORDER BY attempt",
         (anomaly_id,),
     )
     assert attempts == [(1, "retrying", 500), (2, "retrying", 503), (3, "retrying", 500), (4, "sent", 200)]
@@ -132,7 +143,9 @@ def test_429_retry_after_is_honoured_and_other_4xx_is_not_retried(scratch_db: Se
         assert len(rx.requests) == 1
     assert report.outcomes == {"webhook": "failed"}
     assert _rows(
-        scratch_db, "SELECT attempt, status, http_status FROM alert_deliveries WHERE anomaly_id = %s", (second,)
+        scratch_db,
+        "SELECT attempt, status, http_status FROM alert_deliveries WHERE anomaly_id = %s AND part = 'alert'",
+        (second,),
     ) == [(1, "failed", 400)]
 
 
@@ -144,7 +157,7 @@ def test_a_timeout_is_retried_with_backoff(scratch_db: Settings) -> None:
     assert report.outcomes == {"webhook": "sent"}
     rows = _rows(
         scratch_db,
-        "SELECT attempt, status, error FROM alert_deliveries WHERE anomaly_id = %s ORDER BY attempt",
+        "SELECT attempt, status, error FROM alert_deliveries WHERE anomaly_id = %s AND part = 'alert' ORDER BY attempt",
         (anomaly_id,),
     )
     assert [r[:2] for r in rows] == [(1, "retrying"), (2, "sent")]
@@ -261,6 +274,7 @@ def _delivery_process(settings: Settings, anomaly_id: int) -> subprocess.Popen[b
         "SLACK_WEBHOOK_URL": settings.slack_webhook_url.get_secret_value(),
         "ALERT_BACKOFF_SECONDS": str(settings.alert_backoff_seconds),
         "ALERT_TIMEOUT_SECONDS": str(settings.alert_timeout_seconds),
+        "ALERT_MAX_AGE_SECONDS": "0",
     }
     code = (
         "import sys; from alerts.delivery import deliver; from upbit_core.settings import Settings; "
@@ -295,7 +309,9 @@ def test_a_delivery_process_killed_mid_send_and_restarted_does_not_deliver_twice
         assert len(rx.requests) == 1
     assert "'slack': 'unknown'" in out.decode()
     assert again.outcomes == {"slack": "already:unknown"}
-    claims = _rows(scratch_db, "SELECT state, attempts FROM alert_claims WHERE anomaly_id = %s", (anomaly_id,))
+    claims = _rows(
+        scratch_db, "SELECT state, attempts FROM alert_claims WHERE anomaly_id = %s AND part = 'alert'", (anomaly_id,)
+    )
     assert claims == [("unknown", 1)]
 
 
@@ -310,9 +326,9 @@ def test_a_delivery_process_killed_during_backoff_resumes_and_delivers_exactly_o
             assert rx.wait_for(1, timeout=30)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
-                if _rows(scratch_db, "SELECT state FROM alert_claims WHERE anomaly_id = %s", (anomaly_id,)) == [
-                    ("backoff",)
-                ]:
+                if _rows(
+                    scratch_db, "SELECT state FROM alert_claims WHERE anomaly_id = %s AND part = 'alert'", (anomaly_id,)
+                ) == [("backoff",)]:
                     break
                 time.sleep(0.05)
             proc.send_signal(signal.SIGKILL)
@@ -325,6 +341,79 @@ def test_a_delivery_process_killed_during_backoff_resumes_and_delivers_exactly_o
     assert report.outcomes == {"webhook": "sent"}
     assert statuses == [503, 200]
     attempts = _rows(
-        scratch_db, "SELECT attempt, status FROM alert_deliveries WHERE anomaly_id = %s ORDER BY attempt", (anomaly_id,)
+        scratch_db,
+        "SELECT attempt, status FROM alert_deliveries WHERE anomaly_id = %s AND part = 'alert' ORDER BY attempt",
+        (anomaly_id,),
     )
     assert attempts == [(1, "retrying"), (2, "sent")]
+
+
+def test_facts_go_out_at_once_and_the_interpretation_follows_as_one_second_message_per_channel(
+    scratch_db: Settings,
+) -> None:
+    anomaly_id = _insert_anomaly(scratch_db, interpreted=False)
+    with running_receiver() as slack_rx, running_receiver() as hook_rx:
+        settings = _with_channels(scratch_db, slack=slack_rx.url, hook=hook_rx.url)
+        first = deliver(settings, anomaly_id)  # the scan's facts: no model in the way
+        early = deliver(settings, anomaly_id, part="reading")  # no reading yet: nothing to follow up with
+        conn = psycopg2.connect(scratch_db.database_dsn())
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "UPDATE anomalies SET interpretation = %s WHERE id = %s",
+                (
+                    Json({"text": "A crowd of market buys: a likely coordinated pump.", "confidence": "high"}),
+                    anomaly_id,
+                ),
+            )
+        conn.close()
+        follow = deliver(settings, anomaly_id, part="reading")
+        again = deliver(settings, anomaly_id, part="reading")
+        slack_msgs = [r.json for r in slack_rx.requests]
+        hook_msgs = [r.json for r in hook_rx.requests]
+    assert first.outcomes == {"slack": "sent", "webhook": "sent"}
+    assert early.outcomes == {"slack": "skipped:no interpretation", "webhook": "skipped:no interpretation"}
+    assert follow.outcomes == {"slack": "sent", "webhook": "sent"}
+    assert again.outcomes == {"slack": "already:sent", "webhook": "already:sent"}
+    assert len(slack_msgs) == 2 and len(hook_msgs) == 2
+    assert "Interpretation pending: it follows" in slack_msgs[0]["blocks"][2]["text"]["text"]
+    assert slack_msgs[1]["blocks"][0]["text"]["text"].startswith("🟧 Interpretation: KRW-KAVA")
+    assert "coordinated pump" in slack_msgs[1]["blocks"][2]["text"]["text"]
+    assert [m["part"] for m in hook_msgs] == ["alert", "reading"]
+    assert hook_msgs[1]["anomaly"]["interpretation"]["confidence"] == "high"
+    assert hook_msgs[1]["idempotency_key"] == f"anomaly-{anomaly_id}-v1-webhook-reading"
+
+
+def test_an_interpretation_ready_before_the_alert_went_out_is_sent_in_one_message_not_two(
+    scratch_db: Settings,
+) -> None:
+    anomaly_id = _insert_anomaly(scratch_db)  # interpreted already (a catch-up scan, a slow alerts queue)
+    with running_receiver() as slack_rx:
+        settings = _with_channels(scratch_db, slack=slack_rx.url)
+        via_reading = deliver(settings, anomaly_id, part="reading")
+        via_alert = deliver(settings, anomaly_id)
+        texts = [r.json["blocks"][2]["text"]["text"] for r in slack_rx.requests]
+    assert via_reading.outcomes == {"slack": "already:skipped"}  # it sent the alert first, with the reading in it
+    assert via_alert.outcomes == {"slack": "already:sent"}
+    assert len(texts) == 1 and "coordinated pump" in texts[0]
+
+
+def test_replayed_history_older_than_the_max_age_is_stored_but_not_pushed(scratch_db: Settings) -> None:
+    old = _insert_anomaly(scratch_db, started_at=datetime.now(UTC) - timedelta(minutes=30))
+    live = _insert_anomaly(scratch_db, market="KRW-DOGE", started_at=datetime.now(UTC) - timedelta(seconds=20))
+    with running_receiver() as slack_rx, running_receiver() as hook_rx:
+        settings = _with_channels(scratch_db, slack=slack_rx.url, hook=hook_rx.url, alert_max_age_seconds=600)
+        r_old = deliver(settings, old)
+        r_old_reading = deliver(settings, old, part="reading")
+        r_live = deliver(settings, live)
+        markets = [r.json["anomaly"]["market"] for r in hook_rx.requests]
+        slack_count = len(slack_rx.requests)
+    assert all(v.startswith("skipped:history: event time") for v in r_old.outcomes.values()), r_old.outcomes
+    assert all(v == "already:skipped" for v in r_old_reading.outcomes.values()), r_old_reading.outcomes
+    assert r_live.outcomes == {"slack": "sent", "webhook": "sent"}
+    assert markets == ["KRW-DOGE"] and slack_count == 1
+    # Stored and visible: the old event is in the table, its skip is logged with the reason.
+    assert _rows(scratch_db, "SELECT status FROM anomalies WHERE id = %s", (old,)) == [("open",)]
+    logged = _rows(
+        scratch_db, "SELECT status, error FROM alert_deliveries WHERE anomaly_id = %s AND part = 'alert'", (old,)
+    )
+    assert len(logged) == 2 and all(s == "skipped" and "ALERT_MAX_AGE_SECONDS" in e for s, e in logged)

@@ -57,7 +57,9 @@ def _strings(value: object) -> list[str]:
 def test_slack_receives_market_names_and_model_text_with_control_characters_escaped(scratch_db: Settings) -> None:
     anomaly_id = _hostile_anomaly(scratch_db)
     with running_receiver() as rx:
-        settings = scratch_db.model_copy(update={"slack_webhook_url": SecretStr(rx.url), "alert_backoff_seconds": 0})
+        settings = scratch_db.model_copy(
+            update={"slack_webhook_url": SecretStr(rx.url), "alert_backoff_seconds": 0, "alert_max_age_seconds": 0}
+        )
         report = deliver(settings, anomaly_id)
         body = json.loads(rx.requests[0].body)
     assert report.outcomes == {"slack": "sent"}

@@ -247,18 +247,28 @@ def test_dashboard_falls_back_to_the_writer_role_read_only_only_when_development
         srv.stop()
 
 
-def test_q_and_a_answers_with_the_offline_analyst_and_scopes_the_question_to_the_page_coin(
-    filled: tuple[Settings, Filled], client: httpx.Client
+def test_q_and_a_goes_through_the_celery_ask_task_and_scopes_the_question_to_the_page_coin(
+    filled: tuple[Settings, Filled], client: httpx.Client, redis_url: str, tmp_path: Path
 ) -> None:
+    """The web process hands questions to a real Celery worker on the llm queue and shows its verification state."""
+    from tests.support.celery_procs import process_env, worker
+
     settings, _ = filled
-    r = client.post("/api/coins/KRW-BTC/ask", json={"question": "지금 어때?", "lang": "ko"})
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["status"] == "answered" and body["markets"] == ["KRW-BTC"]
-    assert body["offline"] is True and body["model"] and body["as_of"]
-    assert "KRW-BTC" in body["text"] and "비트코인" in body["text"]
-    en = client.post("/api/coins/KRW-ETH/ask", json={"question": "how is it now?", "lang": "en"}).json()
-    assert en["status"] == "answered" and en["markets"] == ["KRW-ETH"] and "Ethereum" in en["text"]
+    assert settings.redis_url == redis_url
+    with worker(process_env(settings, redis_url=redis_url), tmp_path / "worker.log", queues="llm", concurrency=1):
+        r = client.post("/api/coins/KRW-BTC/ask", json={"question": "지금 어때?", "lang": "ko"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["status"] == "answered" and body["markets"] == ["KRW-BTC"] and body["intent"] == "coin"
+        assert body["offline"] is True and body["model"] and body["as_of"] and body["grounded"] is True
+        assert "KRW-BTC" in body["text"] and "비트코인" in body["text"]
+        en = client.post("/api/coins/KRW-ETH/ask", json={"question": "how is it now?", "lang": "en"}).json()
+        assert en["status"] == "answered" and en["markets"] == ["KRW-ETH"] and "Ethereum" in en["text"]
+        movers = client.post("/api/coins/KRW-ETH/ask", json={"question": "오늘 제일 많이 오른 코인 뭐야?"}).json()
+        assert movers["intent"] == "movers" and movers["tool_calls"][0]["name"] == "top_movers"
+        assert movers["grounded"] is True and "상승률 상위" in movers["text"]
+    worker_log = (tmp_path / "worker.log").read_text(errors="replace")
+    assert "celery_app.tasks.qa.ask" in worker_log and "succeeded" in worker_log
     conn = connect(settings)
     try:
         with conn.cursor() as cur:

@@ -121,14 +121,19 @@ async def exercise(client: Client) -> dict[str, Any]:
         assert not result.is_error, (name, args, text)
         data = result.structured_content
         assert data is not None and key in data, (name, data)
-        assert data["context"] and data["context_tokens"] > 0 and "as_of" in data and "stale" in data
-        assert "as of " in data["context"] or name == "search_markets"
-        results.append((name, args, data | {"_text": text}))
+        assert data["text_tokens"] > 0 and "as_of" in data and "stale" in data and "truncated" in data
+        # The text a model reads is the compact context, never the structured data serialised again.
+        assert "as of " in text or name == "search_markets"
+        assert not text.lstrip().startswith("{") and json.dumps(data[key], ensure_ascii=False)[:40] not in text
+        results.append((name, args, {**data, "text": text}))
     resources = await client.list_resources()
     catalog = await client.read_resource("upbit://markets")
     prompts = await client.list_prompts()
     analyze = await client.get_prompt("analyze_coin", {"coin": "웜홀"})
     briefing = await client.get_prompt("market_briefing", {"language": "en"})
+    asked = await client.get_prompt("ask_market", {"question": "지금 제일 많이 오른 코인 뭐야?"})
+    assert "지금 제일 많이 오른 코인" in asked.messages[0].content.text  # type: ignore[union-attr]
+    assert "투자 권유가 아니" in asked.messages[0].content.text  # type: ignore[union-attr]
     return {
         "tools": tools,
         "results": results,
@@ -147,9 +152,9 @@ def check(outcome: dict[str, Any]) -> None:
         assert tool.output_schema is not None  # structured (pydantic) output
     by_name = {(n, json.dumps(a, ensure_ascii=False)): d for n, a, d in outcome["results"]}
     overview = by_name[("market_overview", "{}")]
-    assert overview["overview"]["markets"] == 160 and overview["context_tokens"] <= 500
+    assert overview["overview"]["markets"] == 160 and overview["text_tokens"] <= 500
     brief = by_name[("coin_brief", json.dumps({"coin": "W코인 지금 어때?"}, ensure_ascii=False))]
-    assert brief["brief"]["ref"]["market"] == "KRW-W" and brief["context_tokens"] <= 250
+    assert brief["brief"]["ref"]["market"] == "KRW-W" and brief["text_tokens"] <= 250
     candles = by_name[("candles", json.dumps({"coin": "BTC", "interval": "1m", "limit": 500}))]
     compact = candles["candles"]
     assert compact["columns"] == ["t", "open", "high", "low", "close", "volume", "value_krw", "fills"]
@@ -165,15 +170,15 @@ def check(outcome: dict[str, Any]) -> None:
     assert summary["summary"]["summary"]["text"] == "시장은 보합세"
     # The indicators tool's text (what the model reads through the SDK client) is its compact context, ≤ 300 tokens.
     minute = by_name[("indicators", json.dumps({"coin": "비트코인", "interval": "1m"}, ensure_ascii=False))]
-    assert minute["_text"] == minute["context"] and count_tokens(minute["_text"]) <= 300
+    assert count_tokens(minute["text"]) <= 300 and minute["text_tokens"] == count_tokens(minute["text"])
     assert minute["indicators"]["market"] == "KRW-BTC" and minute["indicators"]["open_included"] is False
-    assert "RSI14(1m) " in minute["_text"] and minute["indicators"]["rsi14"] is not None
-    assert minute["indicators"]["candles"] >= 60 and "closed 1m candles" in minute["_text"]
+    assert "RSI14(1m) " in minute["text"] and minute["indicators"]["rsi14"] is not None
+    assert minute["indicators"]["candles"] >= 60 and "closed 1m candles" in minute["text"]
     hourly = by_name[("indicators", json.dumps({"coin": "KRW-ETH", "interval": "1h"}))]
     assert hourly["indicators"]["rsi14"] is None and "needs 15 1h candles" in hourly["indicators"]["na"]["rsi14"]
-    assert "RSI14(1h) n/a" in hourly["_text"] and count_tokens(hourly["_text"]) <= 300
+    assert "RSI14(1h) n/a" in hourly["text"] and count_tokens(hourly["text"]) <= 300
     assert outcome["resources"] == ["upbit://markets"] and len(outcome["catalog"]) == 160
-    assert outcome["prompts"] == {"analyze_coin", "market_briefing"}
+    assert outcome["prompts"] == {"analyze_coin", "market_briefing", "ask_market"}
     assert "웜홀" in outcome["prompt_texts"][0] and "English" in outcome["prompt_texts"][1]
 
 

@@ -1,9 +1,10 @@
 """A local stand-in for the Anthropic Messages API: a real HTTP server the real SDK reaches through base_url.
 
 POST /v1/messages answers like the API (message object, usage with cache tokens, request-id header, error objects
-with `retry-after`); POST /v1/messages/count_tokens counts with the offline BPE. Every request is recorded (path,
-headers, JSON body, arrival time). Responses are scripted in order with `enqueue(...)`; when the script is empty
-the default answer copies the first lines of the CONTEXT it was sent, so it is grounded by construction.
+with `retry-after`); POST /v1/messages/count_tokens counts messages, system and tools with the offline BPE. Every
+request is recorded (path, headers, JSON body, arrival time). Responses are scripted in order with `enqueue(...)`;
+when the script is empty the default answer copies the first lines of the CONTEXT it was sent, so it is grounded by
+construction.
 """
 
 from __future__ import annotations
@@ -41,6 +42,18 @@ class Scripted:
     retry_after: float | None = None  # seconds, sent as `retry-after`
     delay: float = 0.0  # sleep before answering (longer than the client's timeout → a timeout)
     usage: dict[str, int] | None = None  # override the computed usage
+    # Tool use: content blocks to answer with instead of text (stop_reason tool_use when any is a tool_use).
+    blocks: list[dict[str, Any]] | Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
+
+    @classmethod
+    def tool_use(cls, *calls: tuple[str, dict[str, Any]]) -> Scripted:
+        """A reply calling these tools (name, input), in one turn."""
+        return cls(
+            blocks=[
+                {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:20]}", "name": name, "input": args}
+                for name, args in calls
+            ]
+        )
 
     @classmethod
     def error(cls, status: int, *, retry_after: float | None = None) -> Scripted:
@@ -147,9 +160,12 @@ class FakeAnthropic:
         with self._lock:
             self.requests.append(record)
         if record.path == "/v1/messages/count_tokens":
-            text = json.dumps(body.get("messages", []), ensure_ascii=False) + json.dumps(body.get("system", ""))
+            if not (record.headers.get("x-api-key") or record.headers.get("authorization")):
+                record.status = 401
+                self._send(handler, 401, _error(401, "missing x-api-key or authorization header"))
+                return
             record.status = 200
-            self._send(handler, 200, {"input_tokens": count_tokens(text)})
+            self._send(handler, 200, {"input_tokens": count_request_tokens(body)})
             return
         if record.path != "/v1/messages":
             record.status = 404
@@ -175,11 +191,21 @@ class FakeAnthropic:
                 headers["retry-after"] = f"{step.retry_after:g}"
             self._send(handler, step.status, _error(step.status, "scripted error"), headers)
             return
+        if step.blocks is not None:
+            blocks = step.blocks(body) if callable(step.blocks) else step.blocks
+            self._send(handler, 200, self._message(body, "", step.usage, blocks))
+            return
         scripted = step.text(body) if callable(step.text) else step.text
         reply = default_answer(body) if scripted is None else scripted
         self._send(handler, 200, self._message(body, reply, step.usage))
 
-    def _message(self, body: dict[str, Any], text: str, usage: dict[str, int] | None) -> dict[str, Any]:
+    def _message(
+        self,
+        body: dict[str, Any],
+        text: str,
+        usage: dict[str, int] | None,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         system = body.get("system") or []
         system_text = system if isinstance(system, str) else "".join(b.get("text", "") for b in system)
         user_text = json.dumps(body.get("messages", []), ensure_ascii=False)
@@ -194,9 +220,11 @@ class FakeAnthropic:
                 else:
                     cache_creation = sys_tokens
                     self._seen_system.add(system_text)
+        tools_tokens = count_tokens(json.dumps(body["tools"], ensure_ascii=False)) if body.get("tools") else 0
+        content = blocks if blocks is not None else [{"type": "text", "text": text}]
         computed = {
-            "input_tokens": count_tokens(user_text) + (0 if cached else sys_tokens),
-            "output_tokens": max(1, count_tokens(text)),
+            "input_tokens": count_tokens(user_text) + (0 if cached else sys_tokens) + tools_tokens,
+            "output_tokens": max(1, count_tokens(json.dumps(content, ensure_ascii=False))),
             "cache_creation_input_tokens": cache_creation,
             "cache_read_input_tokens": cache_read,
         }
@@ -206,8 +234,8 @@ class FakeAnthropic:
             "type": "message",
             "role": "assistant",
             "model": body.get("model"),
-            "content": [{"type": "text", "text": text}],
-            "stop_reason": "end_turn",
+            "content": content,
+            "stop_reason": "tool_use" if any(b.get("type") == "tool_use" for b in content) else "end_turn",
             "stop_sequence": None,
             "usage": computed,
         }
@@ -230,6 +258,17 @@ class FakeAnthropic:
             pass  # the client gave up (timeout): nothing to answer
 
 
+def count_request_tokens(body: dict[str, Any]) -> int:
+    """The stand-in's count: messages, system and tools each counted by the offline BPE, summed (so the tokens a
+    `tools` list adds are exactly the count of its JSON)."""
+    parts = [json.dumps(body.get("messages", []), ensure_ascii=False)]
+    if body.get("system"):
+        parts.append(json.dumps(body["system"], ensure_ascii=False))
+    if body.get("tools"):
+        parts.append(json.dumps(body["tools"], ensure_ascii=False))
+    return sum(count_tokens(p) for p in parts)
+
+
 def _error(status: int, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": _ERROR_TYPES.get(status, "api_error"), "message": message}}
 
@@ -244,6 +283,19 @@ def _validate(body: dict[str, Any]) -> str | None:
     if not isinstance(messages, list) or not messages:
         return "messages: at least one message is required"
     return None
+
+
+def tool_results(body: dict[str, Any]) -> list[str]:
+    """The tool_result contents the client sent back, oldest first."""
+    out = []
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        if isinstance(content, list):
+            for block in content:
+                if isinstance(block, dict) and block.get("type") == "tool_result":
+                    c = block.get("content")
+                    out.append(c if isinstance(c, str) else json.dumps(c, ensure_ascii=False))
+    return out
 
 
 def context_of(body: dict[str, Any]) -> str:

@@ -281,3 +281,16 @@ def test_absurd_numbers_never_reach_the_database_as_nan_or_infinity() -> None:
     act = lc.on_trigger(trig, T0)
     assert act is not None
     assert act.episode.metrics["value_ratio"] is None and act.episode.metrics["value_krw"] is None
+
+
+def test_a_crowd_moving_the_price_under_5_pct_is_low_however_heavy_the_volume_and_medium_from_5_pct() -> None:
+    from anomaly.detector import _severity
+
+    # Real books: a crowd trading ×60 while the price moves 4 % in 30 s is news flow, not a pump for Slack.
+    assert _severity(4.0, 60.0, True, True, medium_min_move_pct=5.0) == "low"
+    assert _severity(-4.9, 200.0, True, True, medium_min_move_pct=5.0) == "low"
+    assert _severity(5.0, 3.0, True, True, medium_min_move_pct=5.0) == "medium"
+    assert _severity(6.0, 25.0, True, True, medium_min_move_pct=5.0) == "high"
+    assert _severity(4.0, 60.0, True, False, medium_min_move_pct=5.0) == "low"  # no crowd: low anyway
+    # Without the floor (the phase-1 rule) value lifted the same move to high.
+    assert _severity(4.0, 60.0, True, True) == "high"

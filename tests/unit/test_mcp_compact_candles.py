@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.models import Candle, CandleSeries, Freshness
-from upbit_mcp.results import CANDLE_COLUMNS, MAX_RESULT_BYTES, CandlesResult, CompactCandles, cap_list
+from analytics.tools import CANDLE_COLUMNS, MAX_RESULT_BYTES, CompactCandles, ToolOutput, cap_list
 
 START = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
 prices = st.floats(min_value=1e-8, max_value=1e15, allow_nan=False, allow_infinity=False)
@@ -61,8 +62,9 @@ def test_the_byte_cap_drops_the_oldest_rows_and_says_so() -> None:
         market="KRW-BTC", interval="1m", candles=candles, freshness=Freshness(as_of=START, lag_seconds=0.0, stale=False)
     )
     compact = CompactCandles.of(series)
-    result = CandlesResult(context="x", context_tokens=1, as_of=START, stale=False, candles=compact)
-    cap_list(result, compact.rows, keep_tail=True)  # type: ignore[arg-type]
-    assert result.truncated and 0 < len(compact.rows) < 500
-    assert len(result.model_dump_json().encode()) <= MAX_RESULT_BYTES
-    assert _parse(compact.rows[-1])[2] == 499  # the newest candle is kept
+    result = ToolOutput("x", compact.model_dump(mode="json"), series.freshness)
+    rows = result.data["rows"]
+    cap_list(result, rows, keep_tail=True)
+    assert result.truncated and 0 < len(rows) < 500
+    assert len(json.dumps(result.structured("candles")).encode()) <= MAX_RESULT_BYTES + 200
+    assert _parse(rows[-1])[2] == 499  # the newest candle is kept

@@ -11,6 +11,20 @@ from typing import Any
 from upbit_core.settings import Settings
 from upbit_llm.output import print_json, print_table
 
+# The --json fields (every column but the detector's dedup key).
+LISTED = (
+    "id",
+    "market",
+    "kind",
+    "severity",
+    "status",
+    "started_at",
+    "detected_at",
+    "resolved_at",
+    "resolution",
+    "metrics",
+    "interpretation",
+)
 KEY_METRICS = ("price_change_pct", "peak_change_pct", "value_ratio", "buy_share_pct", "markets_moving", "reason")
 
 
@@ -32,20 +46,16 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime:
 
 
 def fetch(settings: Settings, since: datetime, limit: int) -> list[dict[str, Any]]:
-    from db.connection import connect
+    """The events detected since `since`, newest first, read as the read-only role."""
+    from analytics.anomalies import anomaly_rows
+    from db.readonly import ReadOnlyPool
 
-    conn = connect(settings, readonly=False, application_name="upbit-llm-anomalies")
+    pool = ReadOnlyPool(settings, size=1, application_name="upbit-llm-anomalies")
     try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT id, market, kind, severity, status, started_at, detected_at, resolved_at, resolution, metrics,"
-                " interpretation FROM anomalies WHERE detected_at >= %s ORDER BY detected_at DESC, id DESC LIMIT %s",
-                (since, max(1, limit)),
-            )
-            cols = [d[0] for d in cur.description or ()]
-            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        rows = pool.run_sync(lambda conn: anomaly_rows(conn, detected_since=since, limit=limit, order="newest"))
     finally:
-        conn.close()
+        pool.close()
+    return [{k: v for k, v in row.items() if k in LISTED} for row in rows]
 
 
 def _metrics_text(metrics: dict[str, Any]) -> str:

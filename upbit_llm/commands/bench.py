@@ -36,7 +36,7 @@ AREAS: dict[str, str] = {
     "dashboard": "bench.dashboard",
 }
 ALIASES = {"celery_llm": "llm"}
-NOT_AREAS = frozenset({"__init__", "__main__", "common"})
+NOT_AREAS = frozenset({"__init__", "__main__", "common", "realistic"})  # realistic: a data filler
 # Areas that run only when named: `bench scale` generates up to 10M ticks per size (tens of minutes on 2 cores).
 ONLY_WHEN_NAMED = frozenset({"scale"})
 

@@ -15,21 +15,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from db.connection import DatabaseUnavailable, connect
+    from db.connection import DatabaseUnavailable
+    from db.readonly import ReadOnlyPool
     from llm.costs import cost_report
 
     if args.days < 1:
         print("costs: --days must be at least 1", file=sys.stderr)
         return 2
+    pool = ReadOnlyPool(settings, size=1, application_name="upbit-llm-costs")
     try:
-        conn = connect(settings, application_name="upbit-llm-costs")
+        report = pool.run_sync(lambda conn: cost_report(conn, days=args.days))
     except DatabaseUnavailable as exc:
         print(f"costs: {exc}", file=sys.stderr)
         return 1
-    try:
-        report = cost_report(conn, days=args.days)
     finally:
-        conn.close()
+        pool.close()
     if args.json:
         print_json(report.as_dict())
         return 0

@@ -18,10 +18,24 @@ from upbit_core.settings import PROJECT_ROOT, Settings
 from upbit_llm.services import port_open
 from upbit_llm.supervisor import ChildSpec
 
-CELERY_QUEUES = "llm,scans,maintenance,alerts"
+CELERY_QUEUES = "llm,maintenance"
+# Alerts are not queued behind the model: scans and alert deliveries have their own worker, so a slow
+# interpretation or a market summary never holds a fresh pump's Slack alert (issue 21, alert latency).
+CELERY_FAST_QUEUES = "scans,alerts"
 # Start order. The history (a one-shot) finishes before fake-upbit starts: the simulator's clock starts with the
 # server, so starting it later would put the live stream's event time behind the wall clock.
-START_ORDER = ("consume", "history", "fake-upbit", "ingest", "celery-worker", "celery-beat", "flower", "mcp", "web")
+START_ORDER = (
+    "consume",
+    "history",
+    "fake-upbit",
+    "ingest",
+    "celery-worker",
+    "celery-alerts",
+    "celery-beat",
+    "flower",
+    "mcp",
+    "web",
+)
 PLACEHOLDER_MARK = "not available in this build yet"
 
 
@@ -195,6 +209,11 @@ def build_plan(settings: Settings, opts: DemoOptions, *, base_env: dict[str, str
             "celery-worker",
             [*celery, "worker", "-Q", CELERY_QUEUES, "-E", "-n", f"demo-{os.getpid()}@%h", "--loglevel", "INFO",
              "--concurrency", str(opts.celery_concurrency), "--without-mingle", "--without-gossip"],
+        )  # fmt: skip
+        spec(
+            "celery-alerts",
+            [*celery, "worker", "-Q", CELERY_FAST_QUEUES, "-E", "-n", f"demo-alerts-{os.getpid()}@%h", "--loglevel",
+             "INFO", "--concurrency", "2", "--without-mingle", "--without-gossip"],
         )  # fmt: skip
         schedule = opts.log_dir.parent / "celerybeat-schedule"
         spec("celery-beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", str(schedule)])

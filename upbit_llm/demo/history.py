@@ -44,6 +44,8 @@ def publish_history(settings: Settings, *, minutes: float, markets: int, rate: f
     history end where the live stream begins (no price jump at the seam, which the detector would rightly flag),
     the history is the simulation of the *next* `minutes` mirrored in time around now: it ends at the base prices.
     """
+    # Here, not at module top: the simulator is development tooling, imported only by the demo command that runs
+    # it (the composition-root exception in docs/architecture.md), and the Kafka client only when publishing.
     from fake_upbit.simulator import MarketSimulator
     from ingest.producer import TickerProducer, ensure_topics
 

@@ -1,4 +1,4 @@
-"""The demo's live status line: ingest rate, rows, last summary, open anomalies — small read-only queries."""
+"""The demo's live status line: ingest rate, rows, last summary, open anomalies (small read-only-role queries)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 import psycopg2
 
+from db.connection import DatabaseUnavailable
+from db.readonly import ReadOnlyPool
 from upbit_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,44 +81,33 @@ def format_status(st: DemoStatus, *, elapsed: float, up: int, total: int, restar
 
 
 class StatusReader:
-    """Reads the status figures; keeps one connection and reconnects after a failure."""
+    """Reads the status figures through the read-only access path (one pooled connection, reopened after a
+    failure); each query is its own read transaction, so one that fails does not blank the others."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._conn: psycopg2.extensions.connection | None = None
+        self._pool = ReadOnlyPool(settings, size=1, application_name="upbit-llm-demo-status")
         self._prev: tuple[float, int] | None = None
-
-    def _connection(self) -> psycopg2.extensions.connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg2.connect(
-                self.settings.database_dsn(), connect_timeout=3, application_name="upbit-llm-demo-status"
-            )
-            self._conn.autocommit = True
-            with self._conn.cursor() as cur:
-                cur.execute("SET statement_timeout = 3000")
-        return self._conn
+        self._told_unusable = False
 
     def read(self) -> DemoStatus:
         now = time.monotonic()
         st = DemoStatus(at=now)
-        try:
-            conn = self._connection()
-        except psycopg2.Error as exc:
-            log.debug("status: database unreachable: %s", exc)
-            st.db_ok = False
-            return st
         for field, sql in QUERIES.items():
             try:
-                with conn.cursor() as cur:
+                with self._pool.connection() as conn, conn.cursor() as cur:
                     cur.execute(sql)
                     row = cur.fetchone()
                 setattr(st, field, row[0] if row else None)
+            except DatabaseUnavailable as exc:
+                # Told once at warning level: a reader role that is not usable would otherwise look like a
+                # database that is down.
+                log.log(logging.DEBUG if self._told_unusable else logging.WARNING, "status: %s", exc)
+                self._told_unusable = True
+                st.db_ok = False
+                break
             except psycopg2.Error as exc:
                 log.debug("status: query=%s failed: %s", field, exc)
-                if conn.closed:
-                    st.db_ok = False
-                    self._conn = None
-                    break
         if st.rows is not None:
             if self._prev is not None and now > self._prev[0]:
                 st.rate = max(0.0, (st.rows - self._prev[1]) / (now - self._prev[0]))
@@ -124,5 +115,4 @@ class StatusReader:
         return st
 
     def close(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            self._conn.close()
+        self._pool.close()
