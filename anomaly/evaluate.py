@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from statistics import median
 from typing import Any
 
-from analytics.anomalies import anomaly_rows
+from analytics.anomalies import ROW_COLUMNS, anomaly_rows
 from anomaly.detector import BucketRow, DetectorConfig
 from anomaly.engine import DetectorEngine, StepInput
 from anomaly.lifecycle import Lifecycle
@@ -238,18 +238,7 @@ def _quantile(values: Sequence[float], q: float) -> float:
 
 
 # What a replay is compared on: everything but the id and the interpretation (both depend on timing).
-REPLAY_COLUMNS = (
-    "market",
-    "kind",
-    "severity",
-    "status",
-    "started_at",
-    "detected_at",
-    "resolved_at",
-    "resolution",
-    "metrics",
-    "dedup_key",
-)
+REPLAY_COLUMNS = tuple(c for c in ROW_COLUMNS if c not in ("id", "interpretation"))
 
 
 def fetch_anomalies(settings: Settings) -> list[dict[str, Any]]:

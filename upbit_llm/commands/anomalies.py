@@ -11,20 +11,10 @@ from typing import Any
 from upbit_core.settings import Settings
 from upbit_llm.output import print_json, print_table
 
-# The --json fields (every column but the detector's dedup key).
-LISTED = (
-    "id",
-    "market",
-    "kind",
-    "severity",
-    "status",
-    "started_at",
-    "detected_at",
-    "resolved_at",
-    "resolution",
-    "metrics",
-    "interpretation",
-)
+# The --json fields: every column of analytics.anomalies.ROW_COLUMNS but the detector's dedup key (spelled out here
+# so `upbit-llm --help` does not import the analytics layer; a test checks the two agree).
+LISTED = ("id", "market", "kind", "severity", "status", "started_at", "detected_at", "resolved_at", "resolution",
+          "metrics", "interpretation")  # fmt: skip
 KEY_METRICS = ("price_change_pct", "peak_change_pct", "value_ratio", "buy_share_pct", "markets_moving", "reason")
 
 
