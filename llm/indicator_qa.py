@@ -84,9 +84,11 @@ def _name(b: CoinBrief, ko: bool) -> str:
 def _rsi(s: IndicatorSet, ko: bool) -> str:
     iv = s.interval
     if s.rsi14 is None:
-        reason = s.na.get("rsi14", "")
-        if ko:
-            return f"RSI14({iv})는 아직 계산할 수 없습니다: {iv} 봉 {s.candles}개로는 부족합니다 ({reason})."
+        # The warm-up need only: the context states the candle count in its own words, which a bare "have 1" in
+        # the answer would not match (the verifier cannot tell it from a number echoed from "1시간").
+        reason = re.sub(r",\s*have \d+", "", s.na.get("rsi14", ""))
+        if ko:  # the candle count stays inside the context's own reason (a bare count is no fact to match)
+            return f"RSI14({iv})는 아직 계산할 수 없습니다: 마감된 {iv} 봉이 부족합니다 ({reason})."
         return f"RSI14({iv}) is not available yet: {reason}."
     state = rsi_state(s.rsi14)
     if ko:

@@ -52,15 +52,17 @@ class Checked:
 class VerifyReport:
     checked: list[Checked] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # issues not tied to one figure
+    flagged: list[tuple[str, str]] = field(default_factory=list)  # (text, reason) found by label checks (RSI)
 
     @property
     def ok(self) -> bool:
-        return not self.notes and all(c.issue is None for c in self.checked)
+        return not self.notes and not self.flagged and all(c.issue is None for c in self.checked)
 
     @property
     def issues(self) -> list[dict[str, Any]]:
         out = [{"text": c.claim.text, "reason": c.issue, "sentence": c.claim.sentence[:160]}
                for c in self.checked if c.issue]  # fmt: skip
+        out += [{"text": text, "reason": reason, "sentence": ""} for text, reason in self.flagged]
         out += [{"text": "", "reason": n, "sentence": ""} for n in self.notes]
         return out
 
@@ -93,7 +95,7 @@ def verify(answer: str, context: str | ContextFacts, *, question: str | None = N
     # Indicator readings: a stated RSI must be the context's RSI for the interval it names (llm.indicator_facts).
     for issue in rsi_issues(answer, cf.text):
         near = "" if issue.nearest is None else f" (the context says {issue.nearest:g})"
-        report.notes.append(f"{issue.text}: not the context's RSI for that interval{near}")
+        report.flagged.append((issue.text, f"not the context's RSI for that interval{near}"))
     return report
 
 
@@ -109,6 +111,7 @@ def verify_fields(fields: dict[str, str | list[str]], context: str, *, question:
                     c.issue = f"{c.issue} (in {name}{'' if isinstance(value, str) else f'[{i}]'})"
             report.checked.extend(sub.checked)
             report.notes.extend(sub.notes)
+            report.flagged.extend(sub.flagged)
     return report
 
 

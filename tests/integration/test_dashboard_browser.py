@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from dashboard.app import build_app
 from tests.conftest import make_scratch_db
 from tests.support.browser import LiveServer, browser_errors, chromium, chromium_missing, wait_for
+from tests.support.celery_procs import process_env, worker
 from tests.support.dashboard import Filled, fill_with_simulator, insert_anomaly
 from upbit_core.settings import Settings
 
@@ -287,14 +288,25 @@ def test_coin_page_overlays_moving_averages_and_bollinger_bands_and_draws_an_rsi
     assert browser_errors(browser) == []
 
 
-def test_q_and_a_box_answers_with_the_offline_analyst(browser: Any, server: LiveServer, artifacts_dir: Path) -> None:
-    browser.get(f"{server.url}/coin/KRW-ETH?lang=ko")
-    box = browser.find_element("id", "qa-question")
-    box.send_keys("지금 어때?")
-    browser.find_element("id", "qa-submit").click()
-    answer = browser.find_element("id", "qa-answer")
-    wait_for(lambda: answer.get_attribute("data-status") == "answered", timeout=60, what="Q&A answer")
-    text = answer.text
+def test_q_and_a_box_answers_with_the_offline_analyst(
+    browser: Any,
+    server: LiveServer,
+    filled: tuple[Settings, Filled, list[int]],
+    redis_url: str,
+    tmp_path: Path,
+    artifacts_dir: Path,
+) -> None:
+    """The box asks through a real Celery worker on the llm queue (the web process never answers itself)."""
+    settings = filled[0]
+    assert settings.redis_url == redis_url
+    with worker(process_env(settings, redis_url=redis_url), tmp_path / "worker.log", queues="llm", concurrency=1):
+        browser.get(f"{server.url}/coin/KRW-ETH?lang=ko")
+        box = browser.find_element("id", "qa-question")
+        box.send_keys("지금 어때?")
+        browser.find_element("id", "qa-submit").click()
+        answer = browser.find_element("id", "qa-answer")
+        wait_for(lambda: answer.get_attribute("data-status") == "answered", timeout=60, what="Q&A answer")
+        text = answer.text
     assert "이더리움" in text and "KRW-ETH" in text and "오프라인" in text
     meta = browser.find_element("id", "qa-meta").text
     assert "offline-analyst" in meta and "기준 시각" in meta
