@@ -86,3 +86,11 @@ def test_bench_modules_added_by_area_teams_are_discovered_after_the_four_areas()
     areas = bench_cmd.discover_areas()
     assert list(areas)[:4] == ["ingest", "mcp", "tokens", "anomaly"]
     assert "common" not in areas and all(m.startswith("bench.") for m in areas.values())
+
+
+def test_bench_helpers_without_a_run_function_are_not_offered_as_areas() -> None:
+    from upbit_llm.commands.bench import discover_areas
+
+    areas = discover_areas()
+    assert "pump_tapes" not in areas and "realistic" not in areas  # a converter and a data filler
+    assert {"truth", "indicators", "backfill", "ask", "scale"} <= set(areas)

@@ -36,13 +36,14 @@ AREAS: dict[str, str] = {
     "dashboard": "bench.dashboard",
 }
 ALIASES = {"celery_llm": "llm"}
-NOT_AREAS = frozenset({"__init__", "__main__", "common", "realistic"})  # realistic: a data filler
+NOT_AREAS = frozenset({"__init__", "__main__"})
 # Areas that run only when named: `bench scale` generates up to 10M ticks per size (tens of minutes on 2 cores).
 ONLY_WHEN_NAMED = frozenset({"scale"})
 
 
 def discover_areas() -> dict[str, str]:
-    """AREAS plus every other module in bench/ (by file name, without importing it)."""
+    """AREAS plus every other module in bench/ that defines `run` (read as text, without importing it); helpers
+    such as data fillers and converters define no `run` and are not areas."""
     from upbit_core.settings import PROJECT_ROOT
 
     areas = dict(AREAS)
@@ -50,6 +51,8 @@ def discover_areas() -> dict[str, str]:
     for path in sorted((PROJECT_ROOT / "bench").glob("*.py")):
         module = f"bench.{path.stem}"
         if path.stem in NOT_AREAS or path.stem.startswith("_") or module in known:
+            continue
+        if "\ndef run(" not in path.read_text(encoding="utf-8"):
             continue
         areas[ALIASES.get(path.stem, path.stem)] = module
     return areas
