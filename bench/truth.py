@@ -8,6 +8,7 @@ The contexts are real analytics-layer renderings saved in bench/truth/*.txt; no 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,6 @@ def run(settings: Settings, *, quick: bool = False, **_: Any) -> list[BenchFigur
                          " swapped coin, clock-time number), not hand-labelled"),
         BenchFigure(AREA, "verifier cost per answer (mean)", r["ms_mean"], "ms", goal="<= 20", met=r["ms_mean"] <= 20,
                     baseline_name="bag-of-numbers check", baseline_value=r["old_ms_mean"],
-                    note="shared 2-core machine under load from other engineers"),
+                    note=f"same answers, same run; load average {os.getloadavg()[0]:.1f}"),
         BenchFigure(AREA, "verifier cost per answer (p95)", r["ms_p95"], "ms", goal="<= 20", met=r["ms_p95"] <= 20),
     ]  # fmt: skip
