@@ -21,6 +21,31 @@ STEP = {
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # the same origin as the ohlcv_5m / ohlcv_1h views
 
 
+# 1m candles: the minutes themselves (source says fills or REST).
+_MINUTES_SQL = """
+    SELECT bucket, open, high, low, close, volume, value, fills, (source = 'rest')::int
+    FROM ohlcv_1m_combined
+    WHERE code = %(code)s AND bucket >= %(start)s AND bucket <= %(as_of)s
+    ORDER BY bucket
+"""
+# 5m/1h/1d: the level's own rows, plus how many of each candle's minutes came from Upbit REST.
+_LEVEL_SQL = {
+    interval: f"""
+    SELECT c.bucket, c.open, c.high, c.low, c.close, c.volume, c.value, c.fills, coalesce(r.rest, 0)
+    FROM {view} c
+    LEFT JOIN (
+        SELECT date_bin(%(step)s, bucket, %(origin)s) AS t, count(*) AS rest
+        FROM ohlcv_1m_combined
+        WHERE source = 'rest' AND code = %(code)s AND bucket >= %(start)s AND bucket <= %(as_of)s
+        GROUP BY 1
+    ) r ON r.t = c.bucket
+    WHERE c.code = %(code)s AND c.bucket >= %(start)s AND c.bucket <= %(as_of)s
+    ORDER BY c.bucket
+"""  # noqa: S608 - the view name is one of three constants
+    for interval, view in (("5m", "ohlcv_5m"), ("1h", "ohlcv_1h"), ("1d", "ohlcv_1d"))
+}
+
+
 def _bin(ts: datetime, step: timedelta) -> datetime:
     return _EPOCH + ((ts - _EPOCH) // step) * step
 
@@ -48,27 +73,15 @@ def candles(
     step = STEP[interval]
     end = fresh.as_of if before is None else min(fresh.as_of, before - timedelta(microseconds=1))
     start = _bin(end, step) - step * (limit - 1)
+    params = {"step": step, "origin": _EPOCH, "code": ref.market, "start": start, "as_of": end}
     with conn.cursor() as cur:
-        # Open/close via the first/last minute of each bin (hash joins on a materialised CTE): no per-bin sort of
-        # array_agg(... ORDER BY), which costs 4x more on a week of minutes.
-        cur.execute(
-            """
-            WITH m AS MATERIALIZED (
-                SELECT bucket, open, high, low, close, volume, value, fills, source
-                FROM ohlcv_1m_combined
-                WHERE code = %(code)s AND bucket >= %(start)s AND bucket <= %(as_of)s
-            ), g AS (
-                SELECT date_bin(%(step)s, bucket, %(origin)s) AS t, min(bucket) AS first_b, max(bucket) AS last_b,
-                       max(high) AS high, min(low) AS low, sum(volume) AS volume, sum(value) AS value,
-                       sum(fills) AS fills, count(*) FILTER (WHERE source = 'rest') AS rest
-                FROM m GROUP BY 1
-            )
-            SELECT g.t, o.open, g.high, g.low, c.close, g.volume, g.value, g.fills, g.rest
-            FROM g JOIN m o ON o.bucket = g.first_b JOIN m c ON c.bucket = g.last_b
-            ORDER BY g.t
-            """,
-            {"step": step, "origin": _EPOCH, "code": ref.market, "start": start, "as_of": end},
-        )
+        if interval == "1m":
+            cur.execute(_MINUTES_SQL, params)
+        else:
+            # The rolled-up level (ohlcv_5m / ohlcv_1h / ohlcv_1d: continuous aggregates or rollup tables, REST
+            # minutes included) holds one row per candle: a week of hourly candles is 168 rows, not 10,080 minutes.
+            # Only the REST-minute count per candle is read from the 1-minute history (rare rows, indexed).
+            cur.execute(_LEVEL_SQL[interval], params)
         rows = cur.fetchall()
     is_krw = ref.quote == "KRW"
     series = [

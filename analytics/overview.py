@@ -97,14 +97,26 @@ def market_overview(
 
 def _coverage(conn: psycopg2.extensions.connection, as_of: datetime, quote: str) -> float | None:
     """Seconds of stored history (fills, else Upbit REST minutes) behind the last hour's figures (3600 when the
-    whole hour is covered). The oldest minute of the combined history is the older of the two sources' oldest (a
-    REST minute superseded by fills has fills at that same minute), so two index reads answer it."""
+    whole hour is covered). The usual case — some minute older than the hour exists — is one early-exit probe per
+    source; only a history younger than an hour reads its oldest minute (min() over the plain-mode view scans the
+    whole range: 9 ms on 160 markets, against 0.3 ms for the probe)."""
+    hour = timedelta(hours=1)
+    params = {"q": quote + "-%", "lo": as_of - 2 * hour, "mid": as_of - hour, "hi": as_of}
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT least((SELECT min(bucket) FROM ohlcv_1m WHERE code LIKE %(q)s AND bucket > %(lo)s"
+            "SELECT EXISTS (SELECT 1 FROM ohlcv_1m WHERE code LIKE %(q)s AND bucket > %(lo)s AND bucket <= %(mid)s)"
+            " OR EXISTS (SELECT 1 FROM rest_candles_1m WHERE code LIKE %(q)s AND bucket > %(lo)s"
+            " AND bucket <= %(mid)s)",
+            params,
+        )
+        row = cur.fetchone()
+        if row and row[0]:
+            return 3600.0
+        cur.execute(
+            "SELECT least((SELECT min(bucket) FROM ohlcv_1m WHERE code LIKE %(q)s AND bucket > %(mid)s"
             " AND bucket <= %(hi)s), (SELECT min(bucket) FROM rest_candles_1m WHERE code LIKE %(q)s"
-            " AND bucket > %(lo)s AND bucket <= %(hi)s))",
-            {"q": quote + "-%", "lo": as_of - timedelta(hours=2), "hi": as_of},
+            " AND bucket > %(mid)s AND bucket <= %(hi)s))",
+            params,
         )
         row = cur.fetchone()
     first = row[0] if row else None
