@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import psycopg2.extensions
 
@@ -157,7 +158,7 @@ def window_cover(first: datetime, stop: datetime) -> list[tuple[str, datetime, d
 
 
 def _window_sums(
-    conn: psycopg2.extensions.connection, as_of: datetime, minutes: int, quote: str, column: str
+    conn: psycopg2.extensions.connection, as_of: datetime, minutes: int, quote: str, column: Literal["fills", "value"]
 ) -> dict[str, float]:
     """Per market, Σ `column` over the minutes in (as_of - minutes, as_of], read from the coarsest levels that fit."""
     minute = timedelta(minutes=1)
@@ -165,7 +166,7 @@ def _window_sums(
     stop = _floor(as_of, minute) + minute  # one past the minute holding as_of
     parts = window_cover(first, stop)
     sql = " UNION ALL ".join(
-        f"SELECT code, {column} AS v FROM {view} WHERE code LIKE %(q)s AND bucket >= %(lo{n})s AND bucket < %(hi{n})s"
+        f"SELECT code, {column} AS v FROM {view} WHERE code LIKE %(q)s AND bucket >= %(lo{n})s AND bucket < %(hi{n})s"  # noqa: S608 - constant views and columns
         for n, (view, _, _) in enumerate(parts)
     )
     params: dict[str, object] = {"q": quote + "-%"}
