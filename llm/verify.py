@@ -92,6 +92,7 @@ def verify(answer: str, context: str | ContextFacts, *, question: str | None = N
         code = cf.symbol_of(m.group(2))
         if names and code and names[-1] != code:
             report.notes.append(f"{m.group(0)}: the coin name and the market code disagree")
+    _check_breadth_tone(answer, report)
     # Indicator readings: a stated RSI must be the context's RSI for the interval it names (llm.indicator_facts).
     for issue in rsi_issues(answer, cf.text):
         near = "" if issue.nearest is None else f" (the context says {issue.nearest:g})"
@@ -113,6 +114,35 @@ def verify_fields(fields: dict[str, str | list[str]], context: str, *, question:
             report.notes.extend(sub.notes)
             report.flagged.extend(sub.flagged)
     return report
+
+
+_TONE = re.compile(r"(상승|하락)\s?우위|(advancers|decliners|gainers|losers)\s+(?:lead|outnumber|dominate)", re.I)
+# A count, not a percent or a price: "상승 20", "하락 10개", "up 20" — never "up 3.2%".
+_COUNT = r"\s*(\d[\d,]*)(?![\d,]*(?:\.\d|\s?%|\s?원))"
+_UP_COUNT = re.compile(r"(?:상승|advancers|gainers|\bup)" + _COUNT, re.I)
+_DOWN_COUNT = re.compile(r"(?:하락|decliners|losers|\bdown)" + _COUNT, re.I)
+
+
+def _check_breadth_tone(answer: str, report: VerifyReport) -> None:
+    """ "하락 우위입니다(상승 20, 하락 10)": a breadth tone that its own counts contradict. Each count is checked
+    against the context as a number; this checks the word that sums them up against those counts."""
+    for sentence in re.split(r"(?<!\d)[.!?\n]", answer):
+        tone = _TONE.search(sentence)
+        if tone is None:
+            continue
+        rest = sentence[tone.end() :] or sentence
+        up, down = _UP_COUNT.search(rest), _DOWN_COUNT.search(rest)
+        if up is None or down is None:
+            up, down = _UP_COUNT.search(sentence[: tone.start()]), _DOWN_COUNT.search(sentence[: tone.start()])
+        if up is None or down is None:
+            continue
+        n_up, n_down = int(up.group(1).replace(",", "")), int(down.group(1).replace(",", ""))
+        word = (tone.group(1) or tone.group(2) or "").lower()
+        says_up = word in ("상승", "advancers", "gainers")
+        if (says_up and n_up <= n_down) or (not says_up and n_down <= n_up):
+            report.flagged.append(
+                (tone.group(0), f"the tone contradicts its own counts (up {n_up:,}, down {n_down:,})")
+            )
 
 
 _PUMP_WORDS = re.compile(r"급등\s?(?:신호|징후|이상)|pump", re.I)

@@ -167,3 +167,20 @@ def test_an_anomaly_named_with_the_wrong_direction_or_coin_is_flagged() -> None:
     assert verify("진행 중인 이상 징후는 1건으로 리플 급등 신호입니다.", ctx).ok
     assert "says dump" in verify("진행 중인 이상 징후는 1건으로 리플 급락 신호입니다.", ctx).describe()
     assert "no anomaly" in verify("비트코인에서 급등 신호가 나왔습니다.", ctx).describe()
+
+
+def test_a_breadth_tone_its_own_counts_contradict_is_flagged() -> None:
+    from llm.verify import VerifyReport, _check_breadth_tone
+
+    def flagged(text: str) -> bool:
+        report = VerifyReport()
+        _check_breadth_tone(text, report)
+        return bool(report.flagged)
+
+    assert flagged("시장은 하락 우위입니다(상승 20, 하락 10).")
+    assert flagged("상승 20, 하락 110으로 상승 우위입니다.")
+    assert flagged("Advancers lead (up 20, down 30).")
+    assert not flagged("시장은 상승 우위입니다(상승 20, 하락 10).")
+    assert not flagged("상승 20, 하락 110으로 하락 우위입니다.")
+    assert not flagged("상승 우위: 비트코인 상승 3.2%, 이더 하락 1.1%.")  # percents are not counts
+    assert not flagged("advancers lead: BTC up 3.2%, ETH down 1.1%")
