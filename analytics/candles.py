@@ -10,6 +10,7 @@ from analytics.catalog import load_catalog
 from analytics.freshness import freshness
 from analytics.models import Candle, CandleSeries, Interval
 from analytics.resolver import resolve_market
+from analytics.series import level_view, minute_view, rest_minutes_in
 
 MAX_CANDLES = 500
 STEP = {
@@ -23,14 +24,13 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # the same origin as the ohlcv_5m / o
 
 # 1m candles: the minutes themselves (source says fills or REST).
 _MINUTES_SQL = """
-    SELECT bucket, open, high, low, close, volume, value, fills, (source = 'rest')::int
-    FROM ohlcv_1m_combined
+    SELECT bucket, open, high, low, close, volume, value, fills, {rest}
+    FROM {view}
     WHERE code = %(code)s AND bucket >= %(start)s AND bucket <= %(as_of)s
     ORDER BY bucket
 """
-# 5m/1h/1d: the level's own rows, plus how many of each candle's minutes came from Upbit REST.
-_LEVEL_SQL = {
-    interval: f"""
+# 5m/1h/1d: the level's own rows (one per candle), plus how many of each candle's minutes came from Upbit REST.
+_LEVEL_SQL = """
     SELECT c.bucket, c.open, c.high, c.low, c.close, c.volume, c.value, c.fills, coalesce(r.rest, 0)
     FROM {view} c
     LEFT JOIN (
@@ -41,9 +41,21 @@ _LEVEL_SQL = {
     ) r ON r.t = c.bucket
     WHERE c.code = %(code)s AND c.bucket >= %(start)s AND c.bucket <= %(as_of)s
     ORDER BY c.bucket
-"""  # noqa: S608 - the view name is one of three constants
-    for interval, view in (("5m", "ohlcv_5m"), ("1h", "ohlcv_1h"), ("1d", "ohlcv_1d"))
-}
+"""
+_LEVEL_FILLS_SQL = """
+    SELECT bucket, open, high, low, close, volume, value, fills, 0
+    FROM {view}
+    WHERE code = %(code)s AND bucket >= %(start)s AND bucket <= %(as_of)s
+    ORDER BY bucket
+"""
+
+
+def _sql(interval: Interval, rest: bool) -> str:
+    """The candle query: REST-aware views only where an Upbit REST minute lies in the range (series.rest_minutes_in
+    says why); the answers are the same either way."""
+    if interval == "1m":
+        return _MINUTES_SQL.format(view=minute_view(rest), rest="(source = 'rest')::int" if rest else "0")
+    return (_LEVEL_SQL if rest else _LEVEL_FILLS_SQL).format(view=level_view(interval, rest))
 
 
 def _bin(ts: datetime, step: timedelta) -> datetime:
@@ -74,14 +86,11 @@ def candles(
     end = fresh.as_of if before is None else min(fresh.as_of, before - timedelta(microseconds=1))
     start = _bin(end, step) - step * (limit - 1)
     params = {"step": step, "origin": _EPOCH, "code": ref.market, "start": start, "as_of": end}
+    # Above 1m the rolled-up level (continuous aggregates or rollup tables) holds one row per candle: a week of hourly
+    # candles is 168 rows, not 10,080 minutes.
+    rest = rest_minutes_in(conn, start, end + step, market=ref.market)
     with conn.cursor() as cur:
-        if interval == "1m":
-            cur.execute(_MINUTES_SQL, params)
-        else:
-            # The rolled-up level (ohlcv_5m / ohlcv_1h / ohlcv_1d: continuous aggregates or rollup tables, REST
-            # minutes included) holds one row per candle: a week of hourly candles is 168 rows, not 10,080 minutes.
-            # Only the REST-minute count per candle is read from the 1-minute history (rare rows, indexed).
-            cur.execute(_LEVEL_SQL[interval], params)
+        cur.execute(_sql(interval, rest), params)
         rows = cur.fetchall()
     is_krw = ref.quote == "KRW"
     series = [

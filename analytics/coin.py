@@ -12,7 +12,7 @@ from analytics.freshness import freshness
 from analytics.indicators import indicators
 from analytics.models import CoinBrief, IndicatorInterval, IndicatorSet, MarketRef
 from analytics.resolver import resolve_market
-from analytics.series import latest_rows
+from analytics.series import latest_rows, minute_view, rest_minutes_in
 from analytics.units import change_pct, position_pct, ratio, share_pct
 
 BASELINE_HOURS = 24
@@ -86,9 +86,11 @@ def coin_brief(conn: psycopg2.extensions.connection, market: str, *, with_indica
 def _window_aggregates(conn: psycopg2.extensions.connection, ref: MarketRef, as_of):  # type: ignore[no-untyped-def]
     """One pass over the market's 1-minute candles of the last 25 h (bounded by the (code, bucket) index)."""
     hour_ago = as_of - timedelta(hours=1)
+    start = as_of - timedelta(hours=BASELINE_HOURS + 1)
+    view = minute_view(rest_minutes_in(conn, start, as_of, market=ref.market))
     with conn.cursor() as cur:
         cur.execute(
-            """
+            f"""
             SELECT
                 sum(value) FILTER (WHERE bucket > %(h)s),
                 sum(buy_value) FILTER (WHERE bucket > %(h)s),
@@ -99,13 +101,13 @@ def _window_aggregates(conn: psycopg2.extensions.connection, ref: MarketRef, as_
                 (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r5)s))[1],
                 (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r60)s))[1],
                 (array_agg(close ORDER BY bucket DESC) FILTER (WHERE bucket <= %(r24)s))[1]
-            FROM ohlcv_1m_combined
+            FROM {view}
             WHERE code = %(code)s AND bucket > %(start)s AND bucket <= %(as_of)s
-            """,
+            """,  # noqa: S608 - one of two constant views
             {
                 "code": ref.market,
                 "as_of": as_of,
-                "start": as_of - timedelta(hours=BASELINE_HOURS + 1),
+                "start": start,
                 "h": hour_ago,
                 "r1": as_of - timedelta(minutes=2),
                 "r5": as_of - timedelta(minutes=6),

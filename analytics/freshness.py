@@ -86,6 +86,11 @@ def _rest_coverage(
     history serves from REST. A quote or all: the span of minutes from the oldest to the newest REST candle (two
     index probes; counting 230K market-minutes a day on every overview would cost more than the answer)."""
     if market is not None:
+        # Most markets have no REST minute at all: one probe of the small table, not the combined view's plan.
+        cur.execute("SELECT EXISTS (SELECT 1 FROM rest_candles_1m WHERE code = %s AND bucket >= %s)", (market, horizon))
+        row = cur.fetchone()
+        if not (row and row[0]):
+            return 0, None, None
         cur.execute(
             "SELECT count(*), min(bucket), max(bucket) FROM ohlcv_1m_combined"
             " WHERE code = %s AND source = 'rest' AND bucket >= %s",
