@@ -10,15 +10,18 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
 
+from db.migrate import migrate
 from fake_upbit.simulator import MarketSimulator
 from ingest.consumer import TickerConsumer
 from ingest.producer import TickerProducer, ensure_topics
 from ingest.ticker import message_id
+from tests.support.private_postgres import PrivatePostgres
 from upbit_core.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -144,17 +147,28 @@ def test_consumer_killed_five_times_mid_run_still_stores_every_message_exactly_o
     assert set(stored) == expected
 
 
-def _ensure_postgres_running() -> None:
-    for _ in range(3):
-        status = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, check=False).stdout
-        if any(line.split()[:2] == ["15", "main"] and "online" in line for line in status.splitlines()):
-            return
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "start"], check=False)
-        time.sleep(1)
+@pytest.fixture
+def private_db(scratch_db: Settings) -> Iterator[tuple[PrivatePostgres, Settings]]:
+    """A migrated database on a private PostgreSQL cluster this test may restart (never the shared 5432 one, which
+    other suites on the machine use)."""
+    try:
+        pg = PrivatePostgres().init()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    pg.start()
+    settings = scratch_db.model_copy(update={"timescaledb_port": pg.port, "timescaledb_dbname": "ingest_restart"})
+    migrate(settings)
+    try:
+        yield pg, settings
+    finally:
+        pg.destroy()
 
 
-def test_postgres_restart_during_a_run_loses_nothing(scratch_db: Settings, kafka_bootstrap: str) -> None:
-    settings = _kafka_settings(scratch_db, kafka_bootstrap)
+def test_postgres_restart_during_a_run_loses_nothing(
+    private_db: tuple[PrivatePostgres, Settings], kafka_bootstrap: str
+) -> None:
+    pg, db = private_db
+    settings = _kafka_settings(db, kafka_bootstrap)
     expected = _publish(settings, TOTAL, seed=22)
     consumer = TickerConsumer(settings, batch_size=5_000, batch_timeout_s=0.2, status_interval=1.0)
     thread = threading.Thread(target=consumer.run, daemon=True)
@@ -165,19 +179,11 @@ def test_postgres_restart_during_a_run_loses_nothing(scratch_db: Settings, kafka
             time.sleep(0.02)
         before = _count(settings) or 0
         assert TOTAL // 5 <= before < TOTAL, "restart must happen mid-run"
-        restart = subprocess.run(
-            ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "restart", "-m", "fast"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert restart.returncode == 0, restart.stderr
+        pg.restart()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and (_count(settings) or 0) < TOTAL:
             time.sleep(0.2)
     finally:
-        _ensure_postgres_running()
         consumer.stop()
         thread.join(60)
     stored = _stored_ids(settings)
