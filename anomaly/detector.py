@@ -22,6 +22,8 @@ from statistics import median
 from upbit_core.severity import SEVERITIES as SEVERITIES
 from upbit_core.severity import severity_rank as severity_rank
 
+RUSH_WINDOWS = (1, 3)  # buckets (10 s and 30 s) in which the opt-in rush rule looks for a one-sided crowd
+
 
 @dataclass(frozen=True)
 class DetectorConfig:
@@ -60,10 +62,11 @@ class DetectorConfig:
     medium_min_move_pct: float = 5.0
     # A rush is Slack-worthy before the 5 % move: a price signal and, in one 10- or 30-s window, the crowd above
     # *and* its taker buys >= 80 % of the value (sells: <= 20 %) *and* the price >= 3 % the crowd's way in that
-    # window (beyond the market). Then the trigger is at least `medium` (and escalates an open `low` episode). On the
-    # tuning tapes a crowd at >= 60 % buys with a 3–4 % move is what books do around news; at >= 80 % with the move
-    # in the same 10–30 s it was a pump's first bucket (docs/anomaly-alerts.md, "rush"). () turns it off.
-    rush_windows: tuple[int, ...] = (1, 3)
+    # window (beyond the market). Then the trigger is at least `medium` (and escalates an open `low` episode).
+    # Chosen on the tuning tapes and the simulator (RUSH_WINDOWS); OFF by default (`()`) because on the held-out
+    # tapes it raised false medium+ alerts to 0.16–0.32 per market-day without catching the missed pump
+    # (docs/anomaly-alerts.md, "rush"). ANOMALY_RUSH_RULE=true turns it on for the scan.
+    rush_windows: tuple[int, ...] = ()
     rush_side_pct: float = 80.0
     rush_min_move_pct: float = 3.0
     # Floor of the per-bucket baseline value (≈ 430 M KRW a day), so a quiet market's median of ~0 cannot make any

@@ -6,7 +6,7 @@ import math
 import random
 from collections.abc import Callable
 
-from anomaly.detector import BucketRow, DetectorConfig, MarketTrack, Trigger, severity_rank
+from anomaly.detector import RUSH_WINDOWS, BucketRow, DetectorConfig, MarketTrack, Trigger, severity_rank
 from anomaly.engine import DetectorEngine, StepInput
 from anomaly.lifecycle import Action, Lifecycle
 
@@ -54,8 +54,8 @@ def market_run(
     return out
 
 
-def run(buckets: dict[int, list[BucketRow]], cooldown: int = 600) -> list[Action]:
-    engine = DetectorEngine(CFG, Lifecycle(CFG, cooldown))
+def run(buckets: dict[int, list[BucketRow]], cooldown: int = 600, cfg: DetectorConfig = CFG) -> list[Action]:
+    engine = DetectorEngine(cfg, Lifecycle(cfg, cooldown))
     actions: list[Action] = []
     for t in sorted(buckets):
         actions.extend(engine.step(StepInput(t, buckets[t])))
@@ -309,11 +309,14 @@ def _burst(code: str, at: list[int], *, move: float, orders: int, fills: int, bu
     return shape
 
 
-def _coin_actions(shape: Shape, code: str = "KRW-C03") -> list[Action]:
-    return [a for a in run(market_run(codes(20), 50, shape=shape)) if a.episode.market == code]
+RUSH = DetectorConfig(rush_windows=RUSH_WINDOWS)
 
 
-def test_a_rush_of_market_buys_moving_the_price_3_pct_in_10_s_opens_as_medium() -> None:
+def _coin_actions(shape: Shape, code: str = "KRW-C03", cfg: DetectorConfig = RUSH) -> list[Action]:
+    return [a for a in run(market_run(codes(20), 50, shape=shape), cfg=cfg) if a.episode.market == code]
+
+
+def test_with_the_rush_rule_a_rush_of_market_buys_moving_the_price_3_pct_in_10_s_opens_as_medium() -> None:
     onset = 40 * 6
     acts = _coin_actions(_burst("KRW-C03", [onset], move=3.5, orders=120, fills=200, buy_share=0.9))
     assert acts and acts[0].op == "open"
@@ -349,11 +352,7 @@ def test_a_rush_escalates_a_low_episode_already_open_on_the_coin() -> None:
     assert up[0].episode.escalations == [[T0 + (rush + 1) * B, "medium"]]
 
 
-def test_without_the_rush_rule_the_same_rush_is_low() -> None:
-    cfg = DetectorConfig(rush_windows=())
-    engine = DetectorEngine(cfg, Lifecycle(cfg, 600))
-    buckets = market_run(
-        codes(20), 50, shape=_burst("KRW-C03", [40 * 6], move=3.5, orders=120, fills=200, buy_share=0.9)
-    )
-    acts = [a for t in sorted(buckets) for a in engine.step(StepInput(t, buckets[t])) if a.episode.market == "KRW-C03"]
+def test_the_rush_rule_is_off_by_default_and_the_same_rush_is_then_low() -> None:
+    assert DetectorConfig().rush_windows == ()
+    acts = _coin_actions(_burst("KRW-C03", [40 * 6], move=3.5, orders=120, fills=200, buy_share=0.9), cfg=CFG)
     assert acts and max(severity_rank(a.episode.severity) for a in acts) == severity_rank("low")
