@@ -22,6 +22,8 @@ from statistics import median
 from upbit_core.severity import SEVERITIES as SEVERITIES
 from upbit_core.severity import severity_rank as severity_rank
 
+RUSH_WINDOWS = (1, 3)  # buckets (10 s and 30 s) in which the opt-in rush rule looks for a one-sided crowd
+
 
 @dataclass(frozen=True)
 class DetectorConfig:
@@ -58,6 +60,15 @@ class DetectorConfig:
     # the price moves 3–4 % is what real books do around news several times a week; value cannot stand in for the
     # move (tuned on the tuning tapes only, docs/anomaly-alerts.md).
     medium_min_move_pct: float = 5.0
+    # A rush is Slack-worthy before the 5 % move: a price signal and, in one 10- or 30-s window, the crowd above
+    # *and* its taker buys >= 80 % of the value (sells: <= 20 %) *and* the price >= 3 % the crowd's way in that
+    # window (beyond the market). Then the trigger is at least `medium` (and escalates an open `low` episode).
+    # Chosen on the tuning tapes and the simulator (RUSH_WINDOWS); OFF by default (`()`) because on the held-out
+    # tapes it raised false medium+ alerts to 0.16–0.32 per market-day without catching the missed pump
+    # (docs/anomaly-alerts.md, "rush"). ANOMALY_RUSH_RULE=true turns it on for the scan.
+    rush_windows: tuple[int, ...] = ()
+    rush_side_pct: float = 80.0
+    rush_min_move_pct: float = 3.0
     # Floor of the per-bucket baseline value (≈ 430 M KRW a day), so a quiet market's median of ~0 cannot make any
     # trade a "spike". Kept low on purpose: pumps target small caps, which trade a few hundred million KRW a day.
     baseline_floor_krw: float = 50_000.0
@@ -512,6 +523,9 @@ def classify(f: Features, ctx: MarketContext, cfg: DetectorConfig) -> Trigger | 
     severity = _severity(
         move if best_price is not None else 0.0, top_ratio, best_price is not None, crowd, cfg.medium_min_move_pct
     )
+    rush_window = _rush_window(f, ctx, cfg, direction) if best_price is not None else None
+    if rush_window is not None and severity_rank(severity) < severity_rank("medium"):
+        severity = "medium"
     bucket_s = cfg.bucket_seconds
     metrics: dict[str, object] = {
         "window_seconds": k * bucket_s,
@@ -527,6 +541,7 @@ def classify(f: Features, ctx: MarketContext, cfg: DetectorConfig) -> Trigger | 
         "baseline_fills": round(f.baseline.fills_per_bucket * k, 2),
         "volatility_1m_pct": round(f.baseline.sigma_1m * 100, 3),
         "crowd": crowd,
+        "rush_window_seconds": None if rush_window is None else rush_window * bucket_s,
         "excess_orders": round(crowd_orders, 1),
         "price": f.close,
         "signals": [
@@ -543,6 +558,30 @@ def classify(f: Features, ctx: MarketContext, cfg: DetectorConfig) -> Trigger | 
         metrics["market_median_change_pct"] = round(ctx.median_pct.get(k, 0.0), 3)
         metrics["market_value_ratio"] = round(ctx.median_ratio, 2)
     return Trigger(f.code, kind, severity, direction, k, f.close, metrics)
+
+
+def _rush_window(f: Features, ctx: MarketContext, cfg: DetectorConfig, direction: int) -> int | None:
+    """The first 10/30-s window in which a crowd of one-sided market orders pushes the price >= 3 % its way, or None.
+
+    Stronger than the crowd gate where it matters on real books: the same order counts (≥ 20 / 35 taker orders and
+    ≥ 8× the normal order rate) but the crowd is one-sided (≥ 80 % of the value bought for an up move, ≤ 20 % for a
+    down move) and the move is in the *same* short window, beyond the market's median move."""
+    for w in cfg.rush_windows:
+        if w not in f.orders:
+            continue
+        p = f.pct.get(w)
+        if p is None:
+            continue
+        resid = p - ctx.median_pct.get(w, 0.0)
+        if p * direction <= 0 or resid * direction < cfg.rush_min_move_pct:
+            continue
+        n = cfg.crowd_min_orders[cfg.windows.index(w)] if w in cfg.windows else max(cfg.crowd_min_orders)
+        if f.orders[w] < max(n, cfg.crowd_order_ratio * f.baseline.orders_per_bucket * w):
+            continue
+        share = f.buy_share_pct[w]
+        if (share >= cfg.rush_side_pct) if direction > 0 else (share <= 100.0 - cfg.rush_side_pct):
+            return w
+    return None
 
 
 def market_trigger(ctx: MarketContext, cfg: DetectorConfig) -> Trigger | None:

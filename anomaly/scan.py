@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import psycopg2.extensions
 from psycopg2.extras import Json, execute_values
 
-from anomaly.detector import BucketRow, DetectorConfig
+from anomaly.detector import RUSH_WINDOWS, BucketRow, DetectorConfig
 from anomaly.engine import DetectorEngine, StepInput
 from anomaly.lifecycle import Action, Cooldown, Episode, Lifecycle
 from db.connection import connect
@@ -116,7 +116,7 @@ def run_scan(
     options: ScanOptions | None = None,
 ) -> ScanResult:
     """Evaluate every bucket since the watermark. `live=False` (replays, evaluation) uses event time only."""
-    cfg = config or DetectorConfig()
+    cfg = config or DetectorConfig(rush_windows=RUSH_WINDOWS if settings.anomaly_rush_rule else ())
     opts = options or ScanOptions(
         lateness_seconds=settings.anomaly_lateness_seconds, late_rescan_seconds=settings.anomaly_late_rescan_seconds
     )

@@ -81,10 +81,13 @@ def _spread(values: list[float]) -> str:
     return f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}"
 
 
-def real_figures(*, quick: bool = False) -> list[BenchFigure]:
-    """Recall, delays and false alerts on the real labelled pump tapes, as the spread over sub-bucket offsets."""
-    from anomaly.detector import DetectorConfig
+def real_figures(*, quick: bool = False, rush: bool = False) -> list[BenchFigure]:
+    """Recall, delays and false alerts on the real labelled pump tapes, as the spread over sub-bucket offsets.
+    `rush`: with the opt-in rush rule (ANOMALY_RUSH_RULE), as the scan would run it."""
+    from anomaly.detector import RUSH_WINDOWS, DetectorConfig
     from bench.pump_tapes import replay_tapes, tapes
+
+    config = DetectorConfig(rush_windows=RUSH_WINDOWS if rush else ())
 
     offsets = OFFSETS_MS[::2] if quick else OFFSETS_MS
     figures: list[BenchFigure] = []
@@ -93,7 +96,7 @@ def real_figures(*, quick: bool = False) -> list[BenchFigure]:
         reports = []
         for off in offsets:
             _progress(f"{label}: {len(selected)} tapes, offset {off / 1000:g} s")
-            anomalies, labels, seconds = replay_tapes(selected, shift_ms=off)
+            anomalies, labels, seconds = replay_tapes(selected, shift_ms=off, config=config)
             reports.append(
                 score(
                     anomalies,
@@ -215,7 +218,7 @@ def run(
     plan = EventPlan(first_event_s=900.0, interval_s=150.0, trend_at_s=600.0)
     sim = MarketSimulator(markets=markets, seed=seed, start_ms=START_MS, rate=100.0, plan=plan)
     live_from_ms = START_MS + int((duration - n_live * SLICE_S) * 1000)
-    figures: list[BenchFigure] = real_figures(quick=quick)
+    figures: list[BenchFigure] = real_figures(quick=quick, rush=settings.anomaly_rush_rule)
     migrate(bench)
     try:
         _progress(

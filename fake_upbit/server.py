@@ -440,6 +440,14 @@ class FakeUpbitServer:
             if isinstance(ts, int):
                 if first_ms is None:
                     first_ms = ts
+                    # A live simulator stamps its clock when it is built, seconds before the first client subscribes
+                    # (the feed waits for it): send those seconds at once, so from then on a fill goes out at its
+                    # event time, as on Upbit. Otherwise every event time lags the wall clock by the wait and an
+                    # alert-latency figure counts it. A replay of older data (behind by more than a minute) keeps
+                    # its pace from the first message.
+                    behind_s = time.time() - ts / 1000
+                    if self.speed == 1.0 and 0 < behind_s < 60:
+                        start_wall -= behind_s
                 if self.speed is not None:
                     delay = start_wall + (ts - first_ms) / 1000 / self.speed - time.monotonic()
                     if delay > 0:

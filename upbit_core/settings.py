@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     anomaly_lateness_seconds: int = Field(default=5, ge=0, le=60)
     # How far behind the watermark a scan looks for fills that arrived after it passed (0 = never go back).
     anomaly_late_rescan_seconds: int = Field(default=300, ge=0, le=1800)
+    # Opt-in "rush" rule: a one-sided crowd moving the price >= 3 % in 10–30 s is medium before the 5 % move. Off:
+    # on the held-out real tapes it added false medium+ alerts (docs/anomaly-alerts.md).
+    anomaly_rush_rule: bool = False
     aggregate_refresh_interval_seconds: int = Field(default=60, ge=5)
     catalog_refresh_interval_seconds: int = Field(default=86_400, ge=60)
     flower_host: str = "127.0.0.1"

@@ -164,3 +164,30 @@ def test_listing_changes_update_markets_and_the_subscription(scratch_db: Setting
             assert cur.fetchall() == [("KRW-NEWC", True, True), ("KRW-XRP", False, False)]
     finally:
         conn.close()
+
+
+def test_a_live_simulator_sends_each_fill_at_its_event_time_though_the_first_client_subscribed_late() -> None:
+    # A live simulator's clock starts when it is built; the feed waits for the first subscriber (the demo's ingest
+    # starts seconds later). The seconds it waited go out at once, then every fill at its event time — otherwise
+    # every event time lags the wall clock and an alert-latency figure counts the wait.
+    source = SimulatedSource(markets=20, rate=200, seed=5, duration_s=600, history_hours=0)
+    srv = FakeUpbitServer(source, speed=1.0).start_in_thread()
+    try:
+        time.sleep(3.0)
+        ws = _connect(srv)
+        try:
+            subscribed = time.time()
+            ws.send_binary(subscription_request([m["market"] for m in source.catalog()], only_realtime=True))
+            got: list[tuple[float, int]] = []
+            while time.time() < subscribed + 3.0:
+                msg = _recv_json(ws)
+                if isinstance(msg, dict) and "trade_timestamp" in msg:
+                    got.append((time.time(), int(msg["trade_timestamp"])))
+        finally:
+            ws.close()
+    finally:
+        srv.stop()
+    assert got and got[0][1] / 1000 < subscribed - 2.0  # the feed began where the simulator's clock began
+    live = [arrived - ts / 1000 for arrived, ts in got if ts / 1000 >= subscribed + 1.0]
+    assert len(live) > 50, "fills stamped after the subscription must arrive within the 3 s (not 3 s late)"
+    assert sorted(live)[len(live) // 2] < 0.5

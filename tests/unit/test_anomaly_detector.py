@@ -6,7 +6,7 @@ import math
 import random
 from collections.abc import Callable
 
-from anomaly.detector import BucketRow, DetectorConfig, MarketTrack, Trigger, severity_rank
+from anomaly.detector import RUSH_WINDOWS, BucketRow, DetectorConfig, MarketTrack, Trigger, severity_rank
 from anomaly.engine import DetectorEngine, StepInput
 from anomaly.lifecycle import Action, Lifecycle
 
@@ -54,8 +54,8 @@ def market_run(
     return out
 
 
-def run(buckets: dict[int, list[BucketRow]], cooldown: int = 600) -> list[Action]:
-    engine = DetectorEngine(CFG, Lifecycle(CFG, cooldown))
+def run(buckets: dict[int, list[BucketRow]], cooldown: int = 600, cfg: DetectorConfig = CFG) -> list[Action]:
+    engine = DetectorEngine(cfg, Lifecycle(cfg, cooldown))
     actions: list[Action] = []
     for t in sorted(buckets):
         actions.extend(engine.step(StepInput(t, buckets[t])))
@@ -294,3 +294,65 @@ def test_a_crowd_moving_the_price_under_5_pct_is_low_however_heavy_the_volume_an
     assert _severity(4.0, 60.0, True, False, medium_min_move_pct=5.0) == "low"  # no crowd: low anyway
     # Without the floor (the phase-1 rule) value lifted the same move to high.
     assert _severity(4.0, 60.0, True, True) == "high"
+
+
+def _burst(code: str, at: list[int], *, move: float, orders: int, fills: int, buy_share: float) -> Shape:
+    """In buckets `at` of market `code`: the price `move` percent up, ×30 value, `orders` taker orders."""
+
+    def shape(c: str, i: int, row: BucketRow) -> BucketRow:
+        if c != code or i not in at:
+            return row
+        price = row.open * (1.0 + move / 100.0)
+        v = row.value * 30
+        return BucketRow(c, row.start_ms, row.open, price, row.open, price, v, v * buy_share, fills, fills, orders)
+
+    return shape
+
+
+RUSH = DetectorConfig(rush_windows=RUSH_WINDOWS)
+
+
+def _coin_actions(shape: Shape, code: str = "KRW-C03", cfg: DetectorConfig = RUSH) -> list[Action]:
+    return [a for a in run(market_run(codes(20), 50, shape=shape), cfg=cfg) if a.episode.market == code]
+
+
+def test_with_the_rush_rule_a_rush_of_market_buys_moving_the_price_3_pct_in_10_s_opens_as_medium() -> None:
+    onset = 40 * 6
+    acts = _coin_actions(_burst("KRW-C03", [onset], move=3.5, orders=120, fills=200, buy_share=0.9))
+    assert acts and acts[0].op == "open"
+    ep = acts[0].episode
+    assert ep.kind == "pump" and ep.severity == "medium"  # under the 5 % floor, yet Slack-worthy
+    assert ep.detected_ms == T0 + (onset + 1) * B
+    assert ep.metrics["detail"]["rush_window_seconds"] == 10  # type: ignore[index]
+
+
+def test_a_whale_order_with_the_same_move_stays_low() -> None:
+    # One taker order sweeping 200 makers: the same value and move, but one decision, not a crowd.
+    acts = _coin_actions(_burst("KRW-C03", [40 * 6], move=3.5, orders=1, fills=200, buy_share=1.0))
+    assert acts and max(severity_rank(a.episode.severity) for a in acts) == severity_rank("low")
+
+
+def test_a_two_sided_crowd_with_the_same_move_stays_low() -> None:
+    # The crowd gate passes (60 % buys) but it is not a one-sided rush: what real books do around news.
+    acts = _coin_actions(_burst("KRW-C03", [40 * 6], move=3.5, orders=120, fills=200, buy_share=0.65))
+    assert acts and max(severity_rank(a.episode.severity) for a in acts) == severity_rank("low")
+
+
+def test_a_rush_escalates_a_low_episode_already_open_on_the_coin() -> None:
+    whale, rush = 40 * 6, 40 * 6 + 4
+    acts = _coin_actions(
+        lambda c, i, row: _burst("KRW-C03", [rush], move=3.5, orders=120, fills=200, buy_share=0.9)(
+            c, i, _burst("KRW-C03", [whale], move=3.5, orders=1, fills=200, buy_share=1.0)(c, i, row)
+        )
+    )
+    assert acts[0].op == "open" and acts[0].episode.severity == "low"
+    up = [a for a in acts if a.op == "escalate"]
+    assert up, "the rush must send a new alert version"
+    assert up[0].episode.severity == "medium" and up[0].at_ms == T0 + (rush + 1) * B
+    assert up[0].episode.escalations == [[T0 + (rush + 1) * B, "medium"]]
+
+
+def test_the_rush_rule_is_off_by_default_and_the_same_rush_is_then_low() -> None:
+    assert DetectorConfig().rush_windows == ()
+    acts = _coin_actions(_burst("KRW-C03", [40 * 6], move=3.5, orders=120, fills=200, buy_share=0.9), cfg=CFG)
+    assert acts and max(severity_rank(a.episode.severity) for a in acts) == severity_rank("low")
