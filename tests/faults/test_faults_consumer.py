@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from db.connection import drop_database
 from ingest.ticker import message_id
 from tests.conftest import _test_settings
 from tests.faults.conftest import FaultReport
@@ -29,7 +28,7 @@ from tests.faults.helpers import (
     unique,
     wait_until,
 )
-from tests.support.private_postgres import PrivatePostgres
+from tests.support.private_postgres import PrivatePostgres, migrated_private_database
 from upbit_core.settings import Settings
 
 MESSAGES = 40_000
@@ -92,23 +91,8 @@ def test_consumer_killed_five_times_mid_stream_loses_and_duplicates_nothing(
 @pytest.fixture
 def private_db() -> Iterator[tuple[PrivatePostgres, Settings]]:
     """A migrated database on a private PostgreSQL cluster that the test may stop and restart."""
-    from db.migrate import migrate
-
-    try:
-        pg = PrivatePostgres().init()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    pg.start()
-    settings = _test_settings(timescaledb_port=pg.port, timescaledb_dbname="faults_restart")
-    migrate(settings)
-    try:
-        yield pg, settings
-    finally:
-        try:
-            drop_database(settings, "faults_restart")
-        except Exception:  # noqa: BLE001 - the cluster is destroyed next anyway
-            pass
-        pg.destroy()
+    with migrated_private_database(_test_settings(), "faults_restart") as db:
+        yield db
 
 
 def test_postgres_restart_mid_stream_loses_nothing(

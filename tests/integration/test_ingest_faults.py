@@ -16,12 +16,11 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from db.migrate import migrate
 from fake_upbit.simulator import MarketSimulator
 from ingest.consumer import TickerConsumer
 from ingest.producer import TickerProducer, ensure_topics
 from ingest.ticker import message_id
-from tests.support.private_postgres import PrivatePostgres
+from tests.support.private_postgres import PrivatePostgres, migrated_private_database
 from upbit_core.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -151,17 +150,8 @@ def test_consumer_killed_five_times_mid_run_still_stores_every_message_exactly_o
 def private_db(scratch_db: Settings) -> Iterator[tuple[PrivatePostgres, Settings]]:
     """A migrated database on a private PostgreSQL cluster this test may restart (never the shared 5432 one, which
     other suites on the machine use)."""
-    try:
-        pg = PrivatePostgres().init()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    pg.start()
-    settings = scratch_db.model_copy(update={"timescaledb_port": pg.port, "timescaledb_dbname": "ingest_restart"})
-    migrate(settings)
-    try:
-        yield pg, settings
-    finally:
-        pg.destroy()
+    with migrated_private_database(scratch_db, "ingest_restart") as db:
+        yield db
 
 
 def test_postgres_restart_during_a_run_loses_nothing(

@@ -11,8 +11,14 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
+from db.migrate import migrate
+from upbit_core.settings import Settings
 from upbit_llm.services import free_port, wait_for_port
 
 
@@ -100,3 +106,20 @@ class PrivatePostgres:
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
             pass
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def migrated_private_database(settings: Settings, dbname: str) -> Iterator[tuple[PrivatePostgres, Settings]]:
+    """A private cluster with one migrated database: (the cluster, `settings` pointed at it). Skips the test when no
+    server binaries can run here; the cluster is destroyed on exit."""
+    try:
+        pg = PrivatePostgres().init()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    try:
+        pg.start()
+        private = settings.model_copy(update={"timescaledb_port": pg.port, "timescaledb_dbname": dbname})
+        migrate(private)
+        yield pg, private
+    finally:
+        pg.destroy()
