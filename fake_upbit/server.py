@@ -487,7 +487,9 @@ class FakeUpbitServer:
                 await asyncio.sleep(0.01)  # the sender writes its last batch
                 await self._drain(client.connection)
                 self._clients.discard(client)
-                client.connection.transport.abort()
+                # close (FIN after the kernel has sent what it holds), not abort: an RST makes the client's kernel
+                # discard what it has received but not yet read, and those messages would be lost though "sent".
+                client.connection.transport.close()
         self._blacked_out = inside
         return inside
 

@@ -362,7 +362,16 @@ def test_a_two_minute_websocket_outage_is_healed_from_rest_and_equals_the_refere
     start_ms = now_ms - now_ms % MINUTE_MS - 8 * MINUTE_MS
     blackout = (start_ms + 3 * MINUTE_MS, start_ms + 5 * MINUTE_MS)  # two whole minutes, nobody receives them
     source = SimulatedSource(markets=10, rate=80, seed=4, start_ms=start_ms, events=False, duration_s=7 * 60)
-    with Pipeline(scratch_db, kafka_bootstrap, source, speed=None, faults=Faults(blackout_ms=blackout)) as pipe:
+    # A 60-s silence watchdog: the feed ends in seconds at full speed, and the 5-s test default would record a second
+    # (silence) gap while the heal runs, hiding the healed one from the freshness line checked below.
+    with Pipeline(
+        scratch_db,
+        kafka_bootstrap,
+        source,
+        speed=None,
+        faults=Faults(blackout_ms=blackout),
+        upbit_watchdog_seconds=60.0,
+    ) as pipe:
         pipe.wait_until_stored(timeout=120)
         book = {code: pipe.server.book.minutes(code) for code in pipe.server.book.codes()}
         gaps = _rows(scratch_db, "SELECT id, gap_start, gap_end, reason FROM ingest_gaps")
