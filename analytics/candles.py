@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import psycopg2.extensions
 
@@ -10,7 +10,7 @@ from analytics.catalog import load_catalog
 from analytics.freshness import freshness
 from analytics.models import Candle, CandleSeries, Interval
 from analytics.resolver import resolve_market
-from analytics.series import level_view, minute_view, rest_minutes_in
+from analytics.series import ORIGIN, bin_start, level_view, minute_view, rest_minutes_in
 
 MAX_CANDLES = 500
 STEP = {
@@ -19,7 +19,6 @@ STEP = {
     "1h": timedelta(hours=1),
     "1d": timedelta(days=1),  # UTC midnight = 09:00 KST, where Upbit's own daily candles start
 }
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # the same origin as the ohlcv_5m / ohlcv_1h views
 
 
 # 1m candles: the minutes themselves (source says fills or REST).
@@ -58,10 +57,6 @@ def _sql(interval: Interval, rest: bool) -> str:
     return (_LEVEL_SQL if rest else _LEVEL_FILLS_SQL).format(view=level_view(interval, rest))
 
 
-def _bin(ts: datetime, step: timedelta) -> datetime:
-    return _EPOCH + ((ts - _EPOCH) // step) * step
-
-
 def candles(
     conn: psycopg2.extensions.connection,
     market: str,
@@ -84,12 +79,12 @@ def candles(
         return CandleSeries(market=ref.market, interval=interval, candles=[], freshness=fresh)
     step = STEP[interval]
     end = fresh.as_of if before is None else min(fresh.as_of, before - timedelta(microseconds=1))
-    start = _bin(end, step) - step * (limit - 1)
-    params = {"step": step, "origin": _EPOCH, "code": ref.market, "start": start, "as_of": end}
-    # Above 1m the rolled-up level (continuous aggregates or rollup tables) holds one row per candle: a week of hourly
-    # candles is 168 rows, not 10,080 minutes.
+    start = bin_start(end, step) - step * (limit - 1)
+    params = {"step": step, "origin": ORIGIN, "code": ref.market, "start": start, "as_of": end}
     rest = rest_minutes_in(conn, start, end + step, market=ref.market)
     with conn.cursor() as cur:
+        # Above 1m the rolled-up level (continuous aggregates or rollup tables) holds one row per candle: a week of
+        # hourly candles is 168 rows, not 10,080 minutes.
         cur.execute(_sql(interval, rest), params)
         rows = cur.fetchall()
     is_krw = ref.quote == "KRW"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg2.extensions
 
 from analytics.models import Freshness, Gap
+from analytics.series import rest_minutes_in
 
 # Upbit's busiest markets trade every second; two minutes without any ticker means the feed is behind.
 STALE_AFTER_SECONDS = 120.0
@@ -87,9 +88,7 @@ def _rest_coverage(
     index probes; counting 230K market-minutes a day on every overview would cost more than the answer)."""
     if market is not None:
         # Most markets have no REST minute at all: one probe of the small table, not the combined view's plan.
-        cur.execute("SELECT EXISTS (SELECT 1 FROM rest_candles_1m WHERE code = %s AND bucket >= %s)", (market, horizon))
-        row = cur.fetchone()
-        if not (row and row[0]):
+        if not rest_minutes_in(cur.connection, horizon, None, market=market):
             return 0, None, None
         cur.execute(
             "SELECT count(*), min(bucket), max(bucket) FROM ohlcv_1m_combined"

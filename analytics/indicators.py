@@ -40,7 +40,7 @@ from datetime import datetime
 
 import psycopg2.extensions
 
-from analytics.candles import MAX_CANDLES, STEP, _bin
+from analytics.candles import MAX_CANDLES, STEP
 from analytics.candles import candles as load_candles
 from analytics.catalog import load_catalog
 from analytics.freshness import freshness, latest_event_time
@@ -54,6 +54,7 @@ from analytics.models import (
     IndicatorSet,
 )
 from analytics.resolver import resolve_market
+from analytics.series import bin_start
 
 Series = list[float | None]
 
@@ -339,7 +340,7 @@ def indicators(
         code = (load_catalog(conn).get(market) or resolve_market(conn, market)).market
         clock, _ = latest_event_time(conn)
         if clock is not None:
-            key = (conn.dsn, code, interval, _bin(clock, STEP[interval]))
+            key = (conn.dsn, code, interval, bin_start(clock, STEP[interval]))
             hit = _cache.get(key)
             if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
                 result = hit[1].model_copy(deep=True)

@@ -22,12 +22,12 @@ NEAR = timedelta(minutes=10)
 def rest_minutes_in(
     conn: psycopg2.extensions.connection,
     lo: datetime,
-    hi: datetime,
+    hi: datetime | None,
     *,
     market: str | None = None,
     quote: str | None = None,
 ) -> bool:
-    """Whether any Upbit REST minute lies in [lo, hi] for the market (or the quote; or anywhere).
+    """Whether any Upbit REST minute lies in [lo, hi] (hi None: from lo on) for the market (or the quote; or anywhere).
 
     Where none does, the combined history is the fills' own: readers then use `ohlcv_1m` and `ohlcv_<level>_fills`
     instead of `ohlcv_1m_combined` and `ohlcv_<level>` — the same rows. Why: the REST half of those views is an
@@ -35,17 +35,14 @@ def rest_minutes_in(
     planning per query measured on a 30-day history (1M ticks, 31 chunks), warm, against 0.5–4 ms for the fills-only
     views, for rows that are nearly always absent (REST minutes exist only for outages and backfills). The probe is
     one index read of a small table."""
+    match = "code = %(code)s" if market is not None else "code LIKE %(code)s"
+    code = market if market is not None else f"{quote}-%" if quote else "%"
     with conn.cursor() as cur:
-        if market is not None:
-            cur.execute(
-                "SELECT EXISTS (SELECT 1 FROM rest_candles_1m WHERE code = %s AND bucket >= %s AND bucket <= %s)",
-                (market, lo, hi),
-            )
-        else:
-            cur.execute(
-                "SELECT EXISTS (SELECT 1 FROM rest_candles_1m WHERE code LIKE %s AND bucket >= %s AND bucket <= %s)",
-                ((quote or "") + "-%" if quote else "%", lo, hi),
-            )
+        cur.execute(
+            f"SELECT EXISTS (SELECT 1 FROM rest_candles_1m WHERE {match} AND bucket >= %(lo)s"  # noqa: S608 - constant
+            " AND (%(hi)s::timestamptz IS NULL OR bucket <= %(hi)s))",
+            {"code": code, "lo": lo, "hi": hi},
+        )
         row = cur.fetchone()
     return bool(row and row[0])
 
@@ -163,15 +160,16 @@ _LEVELS: tuple[tuple[str, timedelta], ...] = (
     ("ohlcv_1h", timedelta(hours=1)),
     ("ohlcv_1m_combined", timedelta(minutes=1)),
 )
-_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # the views' date_bin origin
+ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # the views' date_bin origin: buckets are UTC-aligned
 
 
-def _ceil(ts: datetime, step: timedelta) -> datetime:
-    return _ORIGIN + -((_ORIGIN - ts) // step) * step
+def bin_start(ts: datetime, step: timedelta) -> datetime:
+    """Start of the `step` bucket holding `ts`, aligned like the views' date_bin."""
+    return ORIGIN + ((ts - ORIGIN) // step) * step
 
 
-def _floor(ts: datetime, step: timedelta) -> datetime:
-    return _ORIGIN + ((ts - _ORIGIN) // step) * step
+def _bin_ceil(ts: datetime, step: timedelta) -> datetime:
+    return ORIGIN + -((ORIGIN - ts) // step) * step
 
 
 def window_cover(first: datetime, stop: datetime) -> list[tuple[str, datetime, datetime]]:
@@ -187,7 +185,7 @@ def window_cover(first: datetime, stop: datetime) -> list[tuple[str, datetime, d
         if level == len(_LEVELS) - 1:
             out.append((view, lo, hi))
             return
-        a, b = _ceil(lo, step), _floor(hi, step)
+        a, b = _bin_ceil(lo, step), bin_start(hi, step)
         if a >= b:
             cover(lo, hi, level + 1)
             return
@@ -204,8 +202,8 @@ def _window_sums(
 ) -> dict[str, float]:
     """Per market, Σ `column` over the minutes in (as_of - minutes, as_of], read from the coarsest levels that fit."""
     minute = timedelta(minutes=1)
-    first = _floor(as_of - timedelta(minutes=minutes), minute) + minute  # the first minute bucket after the start
-    stop = _floor(as_of, minute) + minute  # one past the minute holding as_of
+    first = bin_start(as_of - timedelta(minutes=minutes), minute) + minute  # the first minute bucket after the start
+    stop = bin_start(as_of, minute) + minute  # one past the minute holding as_of
     rest = rest_minutes_in(conn, first, stop, quote=quote)
     parts = [
         (minute_view(rest) if view == "ohlcv_1m_combined" else level_view("1h", rest), lo, hi)
