@@ -513,11 +513,7 @@ def classify(f: Features, ctx: MarketContext, cfg: DetectorConfig) -> Trigger | 
     # the same window — a whale's sweep, a market maker refilling, or a crowd on both sides is not.
     pushing = 50.0 + cfg.crowd_side_margin_pct
     crowd = any(
-        f.orders[w] >= max(n, cfg.crowd_order_ratio * f.baseline.orders_per_bucket * w)
-        and (
-            best_price is None
-            or (f.buy_share_pct[w] >= pushing if best_price[2] > 0 else f.buy_share_pct[w] <= 100.0 - pushing)
-        )
+        _has_crowd(f, cfg, w, n) and (best_price is None or _pushes(f.buy_share_pct[w], best_price[2], pushing))
         for w, n in zip(cfg.windows, cfg.crowd_min_orders, strict=False)
     )
     severity = _severity(
@@ -576,12 +572,19 @@ def _rush_window(f: Features, ctx: MarketContext, cfg: DetectorConfig, direction
         if p * direction <= 0 or resid * direction < cfg.rush_min_move_pct:
             continue
         n = cfg.crowd_min_orders[cfg.windows.index(w)] if w in cfg.windows else max(cfg.crowd_min_orders)
-        if f.orders[w] < max(n, cfg.crowd_order_ratio * f.baseline.orders_per_bucket * w):
-            continue
-        share = f.buy_share_pct[w]
-        if (share >= cfg.rush_side_pct) if direction > 0 else (share <= 100.0 - cfg.rush_side_pct):
+        if _has_crowd(f, cfg, w, n) and _pushes(f.buy_share_pct[w], direction, cfg.rush_side_pct):
             return w
     return None
+
+
+def _has_crowd(f: Features, cfg: DetectorConfig, w: int, min_orders: int) -> bool:
+    """Window `w` holds a crowd of taker orders: at least `min_orders` and `crowd_order_ratio` × the normal rate."""
+    return f.orders[w] >= max(min_orders, cfg.crowd_order_ratio * f.baseline.orders_per_bucket * w)
+
+
+def _pushes(buy_share_pct: float, direction: float, side_pct: float) -> bool:
+    """The takers push the price's way: BID share of value >= side_pct going up, <= 100 - side_pct going down."""
+    return buy_share_pct >= side_pct if direction > 0 else buy_share_pct <= 100.0 - side_pct
 
 
 def market_trigger(ctx: MarketContext, cfg: DetectorConfig) -> Trigger | None:
