@@ -116,6 +116,8 @@ def verify_fields(fields: dict[str, str | list[str]], context: str, *, question:
     return report
 
 
+# Where a sentence ends for the label checks below (not a decimal point: "3.2%").
+_SENTENCE_END = re.compile(r"(?<!\d)[.!?\n]")
 _TONE = re.compile(r"(상승|하락)\s?우위|(advancers|decliners|gainers|losers)\s+(?:lead|outnumber|dominate)", re.I)
 # A count, not a percent or a price: "상승 20", "하락 10개", "up 20" — never "up 3.2%".
 _COUNT = r"\s*(\d[\d,]*)(?![\d,]*(?:\.\d|\s?%|\s?원))"
@@ -126,12 +128,12 @@ _DOWN_COUNT = re.compile(r"(?:하락|decliners|losers|\bdown)" + _COUNT, re.I)
 def _check_breadth_tone(answer: str, report: VerifyReport) -> None:
     """ "하락 우위입니다(상승 20, 하락 10)": a breadth tone that its own counts contradict. Each count is checked
     against the context as a number; this checks the word that sums them up against those counts."""
-    for sentence in re.split(r"(?<!\d)[.!?\n]", answer):
+    for sentence in _SENTENCE_END.split(answer):
         tone = _TONE.search(sentence)
         if tone is None:
             continue
-        rest = sentence[tone.end() :] or sentence
-        up, down = _UP_COUNT.search(rest), _DOWN_COUNT.search(rest)
+        after = sentence[tone.end() :]
+        up, down = _UP_COUNT.search(after), _DOWN_COUNT.search(after)
         if up is None or down is None:
             up, down = _UP_COUNT.search(sentence[: tone.start()]), _DOWN_COUNT.search(sentence[: tone.start()])
         if up is None or down is None:
@@ -151,7 +153,7 @@ _DUMP_WORDS = re.compile(r"급락\s?(?:신호|징후|이상)|dump", re.I)
 
 def _check_anomaly_words(answer: str, cf: ContextFacts, ent_re: re.Pattern[str], report: VerifyReport) -> None:
     """ "리플 급락 신호" when the data has a pump for XRP (and no dump): an anomaly named with the wrong direction."""
-    for sentence in re.split(r"(?<!\d)[.!?\n]", answer):
+    for sentence in _SENTENCE_END.split(answer):
         says_pump, says_dump = bool(_PUMP_WORDS.search(sentence)), bool(_DUMP_WORDS.search(sentence))
         if says_pump == says_dump:
             continue
