@@ -30,6 +30,11 @@ class DetectorConfig:
     """Thresholds. Defaults come from how real Upbit pumps look, not from the simulator (see docs)."""
 
     bucket_seconds: int = 10
+    # Early decisions inside a bucket: every `early_step_seconds` of event time the windows ending *there* (the
+    # bucket's fills so far plus the buckets before) are judged, and only a Slack-worthy (medium+) open or
+    # escalation is acted on; everything else waits for the bucket's end as before. Deterministic: the decision
+    # points are fixed in event time, not set by when a scan runs. 0 = decide at bucket ends only.
+    early_step_seconds: int = 2
     baseline_minutes: int = 30
     # A market needs this much of its own history inside the baseline window before it can alert.
     warmup_minutes: int = 5
@@ -86,6 +91,10 @@ class DetectorConfig:
     market_move_min_share: float = 0.3
     market_move_min_pct: float = 1.0
     market_move_z: float = 3.0
+    # A market-wide move is Slack-worthy (medium) once the typical liquid market — the median — has moved this far
+    # its way in 30 or 60 s: with >= 30 % of markets past 3 sigma that is the whole market moving, one event for
+    # every holder (it was 2 %, which a 2–5 %-per-minute move reaches only 25–40 s in). 5 % high, 10 % critical.
+    market_medium_min_pct: float = 1.0
     # Market-wide activity surge: this value ratio on the same share of markets (the first seconds of a move).
     market_surge_ratio: float = 2.5
     # Lifecycle.
@@ -106,6 +115,14 @@ class DetectorConfig:
     def buckets_per_minute(self) -> int:
         return max(1, 60 // self.bucket_seconds)
 
+    @property
+    def early_step_ms(self) -> int:
+        """The early-decision step in ms, or 0 when off (a step that does not divide the bucket is off too)."""
+        step = self.early_step_seconds
+        if step <= 0 or step >= self.bucket_seconds or self.bucket_seconds % step:
+            return 0
+        return step * 1000
+
 
 @dataclass(frozen=True)
 class BucketRow:
@@ -122,6 +139,27 @@ class BucketRow:
     fills: int
     buy_fills: int
     orders: int = 0  # distinct trade timestamps: one taker order sweeping 13 makers is 13 fills but 1 order
+
+
+def merge_rows(code: str, start_ms: int, parts: list[BucketRow]) -> BucketRow:
+    """One row for `parts` (the same market's consecutive finer rows, in time order): what one aggregate over
+    their span gives (first open, last close, extremes, sums; orders add up because the parts' trade timestamps
+    are disjoint)."""
+    if len(parts) == 1 and parts[0].start_ms == start_ms:
+        return parts[0]
+    return BucketRow(
+        code,
+        start_ms,
+        parts[0].open,
+        max(r.high for r in parts),
+        min(r.low for r in parts),
+        parts[-1].close,
+        sum(r.value for r in parts),
+        sum(r.buy_value for r in parts),
+        sum(r.fills for r in parts),
+        sum(r.buy_fills for r in parts),
+        sum(r.orders for r in parts),
+    )
 
 
 @dataclass
@@ -246,42 +284,74 @@ class MarketTrack:
 
     def baseline(self, t_ms: int) -> Baseline:
         """Baseline from completed minutes only (cached per minute: the current minute never feeds it)."""
-        if self._baseline is not None:
-            return self._baseline
-        cfg = self.cfg
-        per = cfg.buckets_per_minute
-        values = [m.value for m in self.minutes]
-        fills = [m.fills for m in self.minutes]
-        raw_value = median(values) / per if values else 0.0
-        fills_med = median(fills) / per if fills else 0.0
-        orders = [m.orders for m in self.minutes]
-        orders_med = median(orders) / per if orders else 0.0
-        closes = [m.close for m in self.minutes]
-        rets = [
-            math.log(b / a)
-            for a, b in zip(closes, closes[1:], strict=False)
-            if a is not None and b is not None and a > 0 and b > 0
-        ]
-        sigma = cfg.sigma_floor_1m
-        if len(rets) >= 5:
-            mid = median(rets)
-            mad = median(abs(r - mid) for r in rets) * 1.4826
-            mean_sq = sum((r - mid) ** 2 for r in rets) / len(rets)
-            # MAD is robust but collapses to 0 when most minutes are flat; half the RMS is a sane second opinion.
-            sigma = max(mad, 0.5 * math.sqrt(mean_sq), cfg.sigma_floor_1m)
-        traded = [m.start_ms for m in self.minutes if m.fills > 0]
-        minute_ms = t_ms - t_ms % 60_000
-        data_minutes = (minute_ms - traded[0]) // 60_000 if traded else 0
-        self._baseline = Baseline(
-            value_per_bucket=max(raw_value, cfg.baseline_floor_krw),
-            raw_value_per_bucket=raw_value,
-            fills_per_bucket=fills_med,
-            orders_per_bucket=orders_med,
-            sigma_1m=sigma,
-            fills_in_window=sum(fills),
-            data_minutes=int(data_minutes),
-        )
+        if self._baseline is None:
+            self._baseline = _baseline_of(list(self.minutes), t_ms, self.cfg)
         return self._baseline
+
+    def peek_baseline(self, t_ms: int) -> Baseline:
+        """The baseline `advance(t_ms, …)` followed by `baseline(t_ms)` would give, without changing the track."""
+        minute_ms = t_ms - t_ms % 60_000
+        if self.current is None or self.current.start_ms == minute_ms:
+            return self.baseline(t_ms)
+        done = _Minute(
+            self.current.start_ms,
+            self.current.value,
+            self.current.fills,
+            self.current.close if self.current.close is not None else self.last_close,
+            self.current.orders,
+        )
+        minutes = [*self.minutes, done]
+        start = max(done.start_ms + 60_000, minute_ms - self.cfg.baseline_minutes * 60_000)
+        minutes += [_Minute(m, 0.0, 0, self.last_close, 0) for m in range(start, minute_ms, 60_000)]
+        return _baseline_of(minutes[-self.cfg.baseline_minutes :], t_ms, self.cfg)
+
+    def peek_recent(self, t_ms: int, row: BucketRow | None) -> list[BucketRow]:
+        """The last buckets as `advance(t_ms, row)` would leave them (the current one partial), without changing
+        the track."""
+        last_close = self.last_close
+        if self.last_trade_ms is not None and t_ms - self.last_trade_ms > self.cfg.baseline_minutes * 60_000:
+            last_close = None
+        if row is None or row.fills <= 0:
+            close = last_close if last_close is not None else 0.0
+            row = BucketRow(self.code, t_ms, close, close, close, close, 0.0, 0.0, 0, 0, 0)
+        recent = [*self.recent, row]
+        return recent[-(self.recent.maxlen or len(recent)) :]
+
+
+def _baseline_of(minutes: list[_Minute], t_ms: int, cfg: DetectorConfig) -> Baseline:
+    """Baseline of bucket `t_ms` from the completed minutes before it (pure)."""
+    per = cfg.buckets_per_minute
+    values = [m.value for m in minutes]
+    fills = [m.fills for m in minutes]
+    raw_value = median(values) / per if values else 0.0
+    fills_med = median(fills) / per if fills else 0.0
+    orders = [m.orders for m in minutes]
+    orders_med = median(orders) / per if orders else 0.0
+    closes = [m.close for m in minutes]
+    rets = [
+        math.log(b / a)
+        for a, b in zip(closes, closes[1:], strict=False)
+        if a is not None and b is not None and a > 0 and b > 0
+    ]
+    sigma = cfg.sigma_floor_1m
+    if len(rets) >= 5:
+        mid = median(rets)
+        mad = median(abs(r - mid) for r in rets) * 1.4826
+        mean_sq = sum((r - mid) ** 2 for r in rets) / len(rets)
+        # MAD is robust but collapses to 0 when most minutes are flat; half the RMS is a sane second opinion.
+        sigma = max(mad, 0.5 * math.sqrt(mean_sq), cfg.sigma_floor_1m)
+    traded = [m.start_ms for m in minutes if m.fills > 0]
+    minute_ms = t_ms - t_ms % 60_000
+    data_minutes = (minute_ms - traded[0]) // 60_000 if traded else 0
+    return Baseline(
+        value_per_bucket=max(raw_value, cfg.baseline_floor_krw),
+        raw_value_per_bucket=raw_value,
+        fills_per_bucket=fills_med,
+        orders_per_bucket=orders_med,
+        sigma_1m=sigma,
+        fills_in_window=sum(fills),
+        data_minutes=int(data_minutes),
+    )
 
 
 @dataclass(frozen=True)
@@ -310,11 +380,18 @@ class Features:
 
 def compute_features(track: MarketTrack, t_ms: int) -> Features | None:
     """Features of the bucket just advanced, or None when the market is too young or too illiquid to judge."""
-    cfg = track.cfg
-    base = track.baseline(t_ms)
+    return _features(track.code, track.cfg, track.baseline(t_ms), list(track.recent), t_ms)
+
+
+def peek_features(track: MarketTrack, t_ms: int, partial: BucketRow | None) -> Features | None:
+    """Features of bucket `t_ms` from its fills so far (`partial`), the track unchanged: the windows end where
+    the partial row ends, so a 10-s window holds only the seconds seen yet (ratios and counts err low)."""
+    return _features(track.code, track.cfg, track.peek_baseline(t_ms), track.peek_recent(t_ms, partial), t_ms)
+
+
+def _features(code: str, cfg: DetectorConfig, base: Baseline, recent: list[BucketRow], t_ms: int) -> Features | None:
     if base.data_minutes < cfg.warmup_minutes or base.fills_in_window < cfg.thin_min_fills:
         return None
-    recent = list(track.recent)
     cur = recent[-1]
     if cur.start_ms != t_ms or cur.close <= 0:
         return None
@@ -347,7 +424,7 @@ def compute_features(track: MarketTrack, t_ms: int) -> Features | None:
         else:
             pct[k] = None
             z[k] = None
-    return Features(track.code, t_ms, cur.close, base, value, ratio, pct, z, share, fills, orders, rel)
+    return Features(code, t_ms, cur.close, base, value, ratio, pct, z, share, fills, orders, rel)
 
 
 @dataclass(frozen=True)
@@ -591,10 +668,15 @@ def market_trigger(ctx: MarketContext, cfg: DetectorConfig) -> Trigger | None:
     """One MARKET event for a market-wide move instead of an alert per coin."""
     if ctx.direction == 0:
         return None
-    k = max(cfg.windows)
+    # The window (30 or 60 s) in which the typical liquid market moved furthest the market's way: a sharp drop
+    # shows in 30 s before a 60-s window has caught up with it.
+    k = max(cfg.windows[1:] or cfg.windows, key=lambda w: (ctx.median_pct.get(w, 0.0) * ctx.direction, w))
     share = ctx.moving / ctx.liquid if ctx.liquid else 0.0
     med = ctx.median_pct.get(k, 0.0)
-    severity = "critical" if abs(med) >= 10 else "high" if abs(med) >= 5 else "medium" if abs(med) >= 2 else "low"
+    move = abs(med) if med * ctx.direction > 0 else 0.0
+    severity = (
+        "critical" if move >= 10 else "high" if move >= 5 else "medium" if move >= cfg.market_medium_min_pct else "low"
+    )
     metrics: dict[str, object] = {
         "window_seconds": k * cfg.bucket_seconds,
         "markets_moving": ctx.moving,

@@ -15,6 +15,9 @@ from anomaly.detector import (
     compute_features,
     market_context,
     market_trigger,
+    merge_rows,
+    peek_features,
+    severity_rank,
 )
 from anomaly.lifecycle import STALE_KEY, Action, Lifecycle
 
@@ -23,12 +26,25 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class StepInput:
-    """Everything the engine needs about bucket `t_ms`: its rows and which data is known to be missing."""
+    """Everything the engine needs about bucket `t_ms`: its rows and which data is known to be missing.
+
+    `parts` (optional) are the bucket's rows at the early-decision step (DetectorConfig.early_step_seconds), in
+    time order: with them the engine also decides inside the bucket; `rows` is then their merge when left empty."""
 
     t_ms: int
     rows: list[BucketRow] = field(default_factory=list)
     gap_codes: frozenset[str] = frozenset()  # markets inside a recorded per-market ingest gap
     global_gap: bool = False  # inside a recorded gap of the whole feed
+    parts: list[BucketRow] = field(default_factory=list)
+
+
+def merge_parts(t_ms: int, parts: Iterable[BucketRow], until_ms: int | None = None) -> list[BucketRow]:
+    """Per market, the merge of its `parts` that start before `until_ms` (all by default), sorted by code."""
+    by_code: dict[str, list[BucketRow]] = {}
+    for r in sorted(parts, key=lambda r: (r.code, r.start_ms)):
+        if until_ms is None or r.start_ms < until_ms:
+            by_code.setdefault(r.code, []).append(r)
+    return [merge_rows(code, t_ms, rows) for code, rows in by_code.items()]
 
 
 class DetectorEngine:
@@ -130,14 +146,89 @@ class DetectorEngine:
     def _expected_fills_per_bucket(self, t_ms: int) -> float:
         return sum(t.baseline(t_ms).fills_per_bucket for t in self.tracks.values() if t.minutes)
 
+    def peek(self, inp: StepInput, until_ms: int) -> list[Action]:
+        """Early decisions inside bucket `inp.t_ms` at every early-decision point up to `until_ms` (from its
+        `parts` so far), the tracks unchanged: only a medium+ open or escalation is acted on. Repeating a point
+        with the same fills acts no more (the episode is open at that severity), so a live scan may peek at the
+        bucket it has not finished and evaluate the same points again when it does."""
+        cfg = self.cfg
+        step = cfg.early_step_ms
+        if not step or inp.global_gap or self.lifecycle.stale_open:
+            return []
+        t_ms = inp.t_ms
+        if self.stale_until_ms is not None and t_ms + cfg.bucket_ms <= self.stale_until_ms:
+            return []
+        actions: list[Action] = []
+        for point in range(t_ms + step, min(until_ms, t_ms + cfg.bucket_ms - step) + 1, step):
+            rows = {r.code: r for r in self._to_krw(merge_parts(t_ms, inp.parts, point))}
+            if not self._worth_peeking(rows):
+                continue
+            feats: list[Features] = []
+            for code in sorted(self.tracks.keys() | rows.keys()):
+                if code in inp.gap_codes:
+                    continue
+                track = self.tracks.get(code) or MarketTrack(code, cfg)
+                f = peek_features(track, t_ms, rows.get(code))
+                if f is not None:
+                    feats.append(f)
+            actions += self._decide(t_ms, feats, point)
+        return actions
+
+    def _worth_peeking(self, rows: Mapping[str, BucketRow]) -> bool:
+        """Cheap pre-check: a medium+ decision needs a price move (a coin's ≥ 3 % or many markets' ≥ 1 %) against
+        one of the closes the windows start from; without one, the full feature pass is skipped."""
+        cfg = self.cfg
+        coin = min(cfg.price_move_min_pct, cfg.rush_min_move_pct if cfg.rush_windows else cfg.price_move_min_pct)
+        moving = 0
+        for code, row in rows.items():
+            track = self.tracks.get(code)
+            if track is None or row.close <= 0:
+                continue
+            refs = [r.close for r in list(track.recent)[-max(cfg.windows) :] if r.close > 0]
+            if not refs:
+                continue
+            move = max(abs(row.close / ref - 1.0) * 100.0 for ref in refs)
+            if move >= coin:
+                return True
+            moving += move >= cfg.market_move_min_pct
+        return moving >= cfg.market_move_min_markets
+
+    def _decide(self, t_ms: int, feats: list[Features], point_ms: int) -> list[Action]:
+        """Medium+ opens and escalations from features of windows ending at `point_ms` (an early decision)."""
+        cfg = self.cfg
+        by_quote: dict[str, list[Features]] = {}
+        for f in feats:
+            by_quote.setdefault(f.code.split("-", 1)[0], []).append(f)
+        contexts = {q: market_context(fs, cfg) for q, fs in by_quote.items()}
+        triggers = []
+        mt = market_trigger(contexts.get("KRW") or market_context([], cfg), cfg)
+        if mt is not None:
+            triggers.append(mt)
+        triggers += [t for f in feats if (t := classify(f, contexts[f.code.split("-", 1)[0]], cfg)) is not None]
+        actions: list[Action] = []
+        for trig in triggers:
+            if severity_rank(trig.severity) < severity_rank("medium"):
+                continue
+            ep = self.lifecycle.episodes.get(trig.market)
+            if ep is not None and severity_rank(trig.severity) <= severity_rank(ep.severity):
+                continue
+            act = self.lifecycle.on_trigger(trig, t_ms, detected_ms=point_ms)
+            if act:
+                actions.append(act)
+        return actions
+
     def step(self, inp: StepInput) -> list[Action]:
-        """Evaluate bucket `inp.t_ms` exactly once; returns the lifecycle actions to persist, in order."""
+        """Evaluate bucket `inp.t_ms` exactly once (after its early decisions, when it has `parts`); returns the
+        lifecycle actions to persist, in order."""
         cfg = self.cfg
         t_ms = inp.t_ms
         bucket_end = t_ms + cfg.bucket_ms
+        early = self.peek(inp, bucket_end) if inp.parts else []
+        if inp.parts and not inp.rows:
+            inp = replace(inp, rows=merge_parts(t_ms, inp.parts))
         self._advance(t_ms, inp.rows)
         self.evaluated += 1
-        actions: list[Action] = []
+        actions: list[Action] = list(early)
         silent_for_s = self.silent_buckets * cfg.bucket_seconds
         silence = (
             silent_for_s >= cfg.stale_silence_seconds

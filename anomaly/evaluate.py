@@ -283,14 +283,28 @@ def bucketize(messages: Iterable[Mapping[str, Any]], bucket_ms: int = 10_000) ->
     }
 
 
+def bucket_parts(messages: Iterable[Mapping[str, Any]], cfg: DetectorConfig) -> dict[int, list[Any]]:
+    """{bucket start ms: its rows at the early-decision step} — what `run_engine` needs to decide inside buckets
+    as the scan does (rows at the bucket size when early decisions are off)."""
+    step = cfg.early_step_ms or cfg.bucket_ms
+    out: dict[int, list[Any]] = {}
+    for start, rows in bucketize(messages, step).items():
+        out.setdefault(start - start % cfg.bucket_ms, []).extend(rows)
+    return out
+
+
 def run_engine(
     buckets: Mapping[int, list[Any]],
     *,
     config: DetectorConfig | None = None,
     cooldown_seconds: int = 600,
     quotes_krw: Mapping[str, float] | None = None,
+    parts: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run the pure engine over in-memory buckets; returns anomalies shaped like `fetch_anomalies` rows."""
+    """Run the pure engine over in-memory buckets; returns anomalies shaped like `fetch_anomalies` rows.
+
+    `parts=True`: `buckets` holds each bucket's rows at the early-decision step (`bucket_parts`), so the engine
+    also decides inside buckets, as the scan does."""
 
     cfg = config or DetectorConfig()
     engine = DetectorEngine(cfg, Lifecycle(cfg, cooldown_seconds), quote_rates=quotes_krw)
@@ -299,7 +313,9 @@ def run_engine(
         return []
     first, last = min(buckets), max(buckets)
     for t in range(first, last + cfg.bucket_ms, cfg.bucket_ms):
-        for act in engine.step(StepInput(t, list(buckets.get(t, ())))):
+        rows = list(buckets.get(t, ()))
+        inp = StepInput(t, parts=rows) if parts and rows else StepInput(t, rows)
+        for act in engine.step(inp):
             ep = act.episode
             row = out.setdefault(
                 ep.dedup_key,

@@ -81,9 +81,13 @@ class Lifecycle:
         self.cooldowns: dict[str, Cooldown] = dict(cooldowns or {})
         self.suppressed = 0
 
-    def on_trigger(self, trig: Trigger, t_ms: int) -> Action | None:
-        """A market crossed a threshold in bucket t: open, escalate or update its episode (or stay in cooldown)."""
-        detected_ms = t_ms + self.cfg.bucket_ms
+    def on_trigger(self, trig: Trigger, t_ms: int, detected_ms: int | None = None) -> Action | None:
+        """A market crossed a threshold in bucket t: open, escalate or update its episode (or stay in cooldown).
+
+        `detected_ms`: the event time of the decision — the bucket's end by default, earlier for an early
+        decision inside the bucket (DetectorConfig.early_step_seconds)."""
+        if detected_ms is None:
+            detected_ms = t_ms + self.cfg.bucket_ms
         ep = self.episodes.get(trig.market)
         pct = float(trig.metrics.get("price_change_pct", 0.0) or 0.0)  # type: ignore[arg-type]
         if ep is None:

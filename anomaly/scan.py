@@ -20,7 +20,7 @@ import psycopg2.extensions
 from psycopg2.extras import Json, execute_values
 
 from anomaly.detector import RUSH_WINDOWS, BucketRow, DetectorConfig
-from anomaly.engine import DetectorEngine, StepInput
+from anomaly.engine import DetectorEngine, StepInput, merge_parts
 from anomaly.lifecycle import Action, Cooldown, Episode, Lifecycle
 from db.connection import connect
 from upbit_core.settings import Settings
@@ -208,11 +208,20 @@ def _scan(
     state["ingest_mark"] = scan_mark.isoformat()
     result.watermark_from = _ts(wm)
     result.watermark_to = _ts(wm)
-    while wm < target:
+    # Early decisions inside the bucket after the watermark: its points up to the newest event time less the
+    # lateness (the bucket itself is evaluated in full by a later scan, its points again — idempotent).
+    step = cfg.early_step_ms
+    fine_target = (_ms(hi) - opts.lateness_seconds * 1000) // step * step if step else target
+    while wm <= target:
         end = min(target, wm + opts.chunk_buckets * bms)
-        _process_chunk(conn, settings, cfg, opts, wm, end, state, result)
+        peek_until = fine_target if end == target and fine_target > target else None
+        if end == wm and peek_until is None:
+            break
+        _process_chunk(conn, settings, cfg, opts, wm, end, state, result, peek_until)
         wm = end
         result.watermark_to = _ts(wm)
+        if end == target:
+            break
     # Everything visible behind the watermark has been evaluated: later arrivals there are late fills.
     with conn.cursor() as cur:
         cur.execute(
@@ -322,10 +331,17 @@ GROUP BY 1, 2
 
 
 def _aggregate(
-    cur: psycopg2.extensions.cursor, cfg: DetectorConfig, opts: ScanOptions, lo: int, hi: int
+    cur: psycopg2.extensions.cursor,
+    cfg: DetectorConfig,
+    opts: ScanOptions,
+    lo: int,
+    hi: int,
+    seconds: int | None = None,
 ) -> list[BucketRow]:
+    """Rows per market and bucket of `seconds` (the detector's bucket by default) over [lo, hi)."""
     cur.execute(
-        _BUCKET_SQL, {"bucket": cfg.bucket_seconds, "lo": _ts(lo), "hi": _ts(hi), "patterns": _code_patterns(opts)}
+        _BUCKET_SQL,
+        {"bucket": seconds or cfg.bucket_seconds, "lo": _ts(lo), "hi": _ts(hi), "patterns": _code_patterns(opts)},
     )
     return [
         BucketRow(code, int(b), float(o), float(h), float(lw), float(c), float(v), float(bv), int(n), int(bn), int(od))
@@ -379,11 +395,23 @@ def _process_chunk(
     end: int,
     state: dict[str, object],
     result: ScanResult,
+    peek_until: int | None = None,
 ) -> None:
+    """Evaluate buckets [wm, end) and commit them with the new watermark; `peek_until`: also take the early
+    decisions of the unfinished bucket at `end` up to that event time."""
     bms = cfg.bucket_ms
+    step_s = cfg.early_step_ms // 1000
     with conn.cursor() as cur:
-        new_rows = _aggregate(cur, cfg, opts, wm, end)
-        gaps = _gaps(cur, wm, end)
+        # Rows at the early-decision step (when on): each bucket's early points need its finer rows, and a
+        # bucket's row is their merge — the same numbers one aggregate over the bucket gives.
+        parts_by_bucket: dict[int, list[BucketRow]] = defaultdict(list)
+        if step_s:
+            for r in _aggregate(cur, cfg, opts, wm, peek_until or end, step_s):
+                parts_by_bucket[r.start_ms - r.start_ms % bms].append(r)
+            new_rows = [row for t in sorted(parts_by_bucket) if t < end for row in merge_parts(t, parts_by_bucket[t])]
+        else:
+            new_rows = _aggregate(cur, cfg, opts, wm, end)
+        gaps = _gaps(cur, wm, peek_until or end)
         lc = _load_lifecycle(cur, settings, cfg, wm)
         stale_until = state.get("stale_until_ms")
         engine = DetectorEngine(
@@ -414,7 +442,8 @@ def _process_chunk(
         for r in new_rows:
             new_by_bucket[r.start_ms].append(r)
         applier = _Applier(cur, result)
-        for t in range(wm, end, bms):
+
+        def step_input(t: int) -> StepInput:
             rows = sorted(new_by_bucket.get(t, ()), key=lambda r: r.code)
             global_gap = False
             gap_codes: set[str] = set()
@@ -424,9 +453,15 @@ def _process_chunk(
                         global_gap = True
                     else:
                         gap_codes.add(code)
-            for act in engine.step(StepInput(t, rows, frozenset(gap_codes), global_gap)):
+            return StepInput(t, rows, frozenset(gap_codes), global_gap, parts_by_bucket.get(t, []))
+
+        for t in range(wm, end, bms):
+            for act in engine.step(step_input(t)):
                 applier.apply(act, lc)
             result.buckets_evaluated += 1
+        if peek_until is not None:
+            for act in engine.peek(step_input(end), peek_until):
+                applier.apply(act, lc)
         if new_rows:
             execute_values(
                 cur,

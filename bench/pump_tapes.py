@@ -208,16 +208,18 @@ def replay_tapes(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
     """Run the pure engine over each tape (buckets computed exactly as the scan's SQL does) → (anomalies, labels,
     market-seconds). Each tape is its own run: a market the detector has never seen starts cold, as in production."""
-    from anomaly.evaluate import bucketize, run_engine
+    from anomaly.detector import DetectorConfig
+    from anomaly.evaluate import bucket_parts, run_engine
 
-    bucket_ms = (config.bucket_seconds if config is not None else 10) * 1000
+    cfg = config if config is not None else DetectorConfig()
     anomalies: list[dict[str, Any]] = []
     labels: list[dict[str, Any]] = []
     seconds = 0.0
     for tape in selected:
         msgs = list(tape_messages(tape, quote=quote, shift_ms=shift_ms))
-        buckets = bucketize(msgs, bucket_ms)
-        anomalies += run_engine(buckets, config=config, cooldown_seconds=cooldown_seconds, quotes_krw=_krw(quote))
+        anomalies += run_engine(
+            bucket_parts(msgs, cfg), config=cfg, cooldown_seconds=cooldown_seconds, quotes_krw=_krw(quote), parts=True
+        )
         labels.append(tape_label(tape, quote=quote, shift_ms=shift_ms))
         seconds += (tape.end_ms - tape.start_ms) / 1000
     return anomalies, labels, seconds

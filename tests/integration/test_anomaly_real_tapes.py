@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from anomaly.evaluate import alert_events, fetch_anomalies
-from anomaly.scan import run_scan
+from anomaly.scan import ScanOptions, run_scan
 from bench.pump_tapes import KRW_PER_BTC, USDT_PER_BTC, Tape, tape_messages, tapes
 from tests.support.rows import load_messages
 from upbit_core.settings import Settings
+from upbit_core.severity import severity_rank
 
 BUCKET_MS = 10_000
 
@@ -145,3 +146,46 @@ def test_one_partitions_fills_arriving_30_s_late_still_get_their_pump_detected(s
     anomalies = fetch_anomalies(scratch_db)
     first = _first_alert_ms(anomalies, "KRW-QLC", onset)
     assert first is not None and first - onset <= 60_000
+
+
+def test_a_live_scan_every_2_s_decides_inside_the_unfinished_bucket_as_a_replay_at_once_does(
+    scratch_db: Settings,
+) -> None:
+    # A real pump (QLC) fed 2 s of event time at a time with a scan after each (the shipped scan pace): the first
+    # Slack-worthy version is decided at an early point inside its bucket — before the bucket ends — and the events
+    # equal those of the same fills loaded and scanned at once.
+    tape = _tape("QLC@2020")
+    onset = tape.onset_ms
+    lo, live_from, hi = onset - 3_600_000, onset - 60_000, onset + 120_000
+    msgs = sorted(_window(tape_messages(tape), lo, hi), key=lambda m: (m["trade_timestamp"], m["code"]))
+    options = ScanOptions(lateness_seconds=2)
+    load_messages(scratch_db, [m for m in msgs if m["trade_timestamp"] < live_from])
+    run_scan(scratch_db, live=False, options=options)
+    cut = live_from
+    while cut < hi:
+        load_messages(scratch_db, [m for m in msgs if cut <= m["trade_timestamp"] < cut + 2_000])
+        run_scan(scratch_db, live=False, options=options)
+        cut += 2_000
+    live = fetch_anomalies(scratch_db)
+
+    from tests.conftest import make_scratch_db
+
+    gen = make_scratch_db()
+    fresh = next(gen)
+    try:
+        load_messages(fresh, msgs)
+        run_scan(fresh, live=False, options=options)
+        at_once = fetch_anomalies(fresh)
+    finally:
+        next(gen, None)
+    assert live == at_once
+    loud = sorted(
+        t
+        for a in live
+        if a["market"] == "KRW-QLC"
+        for t, sev in alert_events(a)
+        if severity_rank(sev) >= severity_rank("medium") and t >= onset - 60_000
+    )
+    assert loud, "the pump must reach Slack (medium+)"
+    assert loud[0] % BUCKET_MS != 0  # an early point inside a bucket, not a bucket end
+    assert loud[0] - onset <= 20_000

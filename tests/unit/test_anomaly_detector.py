@@ -142,6 +142,36 @@ def test_a_market_wide_move_is_one_market_event_not_an_alert_per_coin() -> None:
     assert market.episode.metrics["markets_moving"] >= 8
 
 
+def _market_wide(per_bucket: list[float], buckets: int = 6) -> list[Action]:
+    """24 markets; from minute 40 each moves by its share of `per_bucket` (cycled) every bucket for `buckets`."""
+    onset = 40 * 6
+
+    def move(c: str, i: int, row: BucketRow) -> BucketRow:
+        if not onset <= i < onset + buckets:
+            return row
+        price = row.close * (1.0 + per_bucket[int(c[-2:]) % len(per_bucket)])
+        v = row.value * 3
+        return BucketRow(
+            c, row.start_ms, price, price, price, price, v, v * 0.7, row.fills * 2, row.fills, row.orders * 2
+        )
+
+    return [a for a in run(market_run(codes(24), 50, shape=move)) if a.episode.market == "MARKET"]
+
+
+def test_a_market_wide_move_is_slack_worthy_once_the_typical_market_has_moved_1_pct() -> None:
+    # Every market +0.25 %/bucket: the median passes 1 % inside the minute -> medium (Slack), not only at 2 %.
+    broad = _market_wide([0.0025])
+    assert broad and broad[0].op == "open"
+    first_loud = next(a for a in broad if severity_rank(a.episode.severity) >= severity_rank("medium"))
+    assert first_loud.episode.metrics["median_change_pct"] >= 1.0
+    assert first_loud.at_ms <= T0 + (40 * 6 + 5) * B  # inside the move's first 50 s
+    # Half the markets +0.3 %/bucket, half flat: 12 of 24 move ~1.8 % (a market event) but the typical market
+    # (the median) moves < 1 %: it stays low (webhook only).
+    half = _market_wide([0.003, 0.0])
+    assert half, "half the market moving together is still one market event"
+    assert all(severity_rank(a.episode.severity) < severity_rank("medium") for a in half)
+
+
 def test_one_large_block_trade_is_not_a_volume_spike() -> None:
     def block(c: str, i: int, row: BucketRow) -> BucketRow:
         if c == "KRW-C02" and i == 40 * 6:
