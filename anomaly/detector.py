@@ -194,6 +194,7 @@ class MarketTrack:
         self.last_close: float | None = None
         self.last_trade_ms: int | None = None
         self._baseline: Baseline | None = None
+        self._peeked: tuple[int, Baseline] | None = None  # peek_baseline's last answer (bucket start, baseline)
 
     def advance(self, t_ms: int, row: BucketRow | None) -> None:
         """Account bucket `t_ms` (row None = no fills). Called for every bucket, in order."""
@@ -293,6 +294,8 @@ class MarketTrack:
         minute_ms = t_ms - t_ms % 60_000
         if self.current is None or self.current.start_ms == minute_ms:
             return self.baseline(t_ms)
+        if self._peeked is not None and self._peeked[0] == t_ms:
+            return self._peeked[1]
         done = _Minute(
             self.current.start_ms,
             self.current.value,
@@ -303,7 +306,9 @@ class MarketTrack:
         minutes = [*self.minutes, done]
         start = max(done.start_ms + 60_000, minute_ms - self.cfg.baseline_minutes * 60_000)
         minutes += [_Minute(m, 0.0, 0, self.last_close, 0) for m in range(start, minute_ms, 60_000)]
-        return _baseline_of(minutes[-self.cfg.baseline_minutes :], t_ms, self.cfg)
+        base = _baseline_of(minutes[-self.cfg.baseline_minutes :], t_ms, self.cfg)
+        self._peeked = (t_ms, base)  # the bucket's early points share it (the track cannot change in between)
+        return base
 
     def peek_recent(self, t_ms: int, row: BucketRow | None) -> list[BucketRow]:
         """The last buckets as `advance(t_ms, row)` would leave them (the current one partial), without changing

@@ -161,7 +161,7 @@ class DetectorEngine:
         actions: list[Action] = []
         for point in range(t_ms + step, min(until_ms, t_ms + cfg.bucket_ms - step) + 1, step):
             rows = {r.code: r for r in self._to_krw(merge_parts(t_ms, inp.parts, point))}
-            if not self._worth_peeking(rows):
+            if not self._worth_peeking(t_ms, rows):
                 continue
             feats: list[Features] = []
             for code in sorted(self.tracks.keys() | rows.keys()):
@@ -171,30 +171,43 @@ class DetectorEngine:
                 f = peek_features(track, t_ms, rows.get(code))
                 if f is not None:
                     feats.append(f)
-            actions += self._decide(t_ms, feats, point)
+            actions += self._decide(t_ms, feats, point, frozenset(rows))
         return actions
 
-    def _worth_peeking(self, rows: Mapping[str, BucketRow]) -> bool:
-        """Cheap pre-check: a medium+ decision needs a price move (a coin's ≥ 3 % or many markets' ≥ 1 %) against
-        one of the closes the windows start from; without one, the full feature pass is skipped."""
+    def _worth_peeking(self, t_ms: int, rows: Mapping[str, BucketRow]) -> bool:
+        """Cheap necessary condition for a medium+ early decision, so the full feature pass runs only when one is
+        possible: a market that traded since the bucket began moved >= price_move_min_pct against one of the closes
+        its windows start from (a coin's price signal), or >= market_move_min_markets markets moved >=
+        market_medium_min_pct the same way in the same 30/60-s window (a medium market-wide move)."""
         cfg = self.cfg
-        coin = min(cfg.price_move_min_pct, cfg.rush_min_move_pct if cfg.rush_windows else cfg.price_move_min_pct)
-        moving = 0
+        top = severity_rank("critical")
         for code, row in rows.items():
             track = self.tracks.get(code)
             if track is None or row.close <= 0:
                 continue
+            ep = self.lifecycle.episodes.get(code)
+            if ep is not None and severity_rank(ep.severity) >= top:
+                continue  # nothing to escalate to
             refs = [r.close for r in list(track.recent)[-max(cfg.windows) :] if r.close > 0]
-            if not refs:
-                continue
-            move = max(abs(row.close / ref - 1.0) * 100.0 for ref in refs)
-            if move >= coin:
+            if refs and max(abs(row.close / ref - 1.0) for ref in refs) * 100.0 >= cfg.price_move_min_pct:
                 return True
-            moving += move >= cfg.market_move_min_pct
-        return moving >= cfg.market_move_min_markets
+        counts: dict[tuple[bool, int], int] = {}
+        for code, track in self.tracks.items():
+            recent = track.peek_recent(t_ms, rows.get(code))
+            close = recent[-1].close
+            if close <= 0:
+                continue
+            for k in cfg.windows[1:]:
+                ref = recent[-k - 1].close if len(recent) > k else 0.0
+                if ref > 0 and abs(close / ref - 1.0) * 100.0 >= cfg.market_medium_min_pct:
+                    key = (close > ref, k)
+                    counts[key] = counts.get(key, 0) + 1
+        return any(n >= cfg.market_move_min_markets for n in counts.values())
 
-    def _decide(self, t_ms: int, feats: list[Features], point_ms: int) -> list[Action]:
-        """Medium+ opens and escalations from features of windows ending at `point_ms` (an early decision)."""
+    def _decide(self, t_ms: int, feats: list[Features], point_ms: int, traded: frozenset[str]) -> list[Action]:
+        """Medium+ opens and escalations from features of windows ending at `point_ms` (an early decision). Only
+        markets that traded since the bucket began (`traded`) are judged as coins: one that has not has shown
+        nothing new since the last bucket end; every market still counts in the market-wide context."""
         cfg = self.cfg
         by_quote: dict[str, list[Features]] = {}
         for f in feats:
@@ -204,7 +217,11 @@ class DetectorEngine:
         mt = market_trigger(contexts.get("KRW") or market_context([], cfg), cfg)
         if mt is not None:
             triggers.append(mt)
-        triggers += [t for f in feats if (t := classify(f, contexts[f.code.split("-", 1)[0]], cfg)) is not None]
+        triggers += [
+            t
+            for f in feats
+            if f.code in traded and (t := classify(f, contexts[f.code.split("-", 1)[0]], cfg)) is not None
+        ]
         actions: list[Action] = []
         for trig in triggers:
             if severity_rank(trig.severity) < severity_rank("medium"):

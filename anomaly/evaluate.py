@@ -66,6 +66,8 @@ class EvalReport:
     alerts_medium_plus: int = 0
     true_medium_plus: int = 0
     early_warnings: int = 0
+    # delay to the first medium+ version (what Slack gets) of each label that got one
+    loud_delays: list[float] = field(default_factory=list)
 
     @property
     def false_medium_plus(self) -> int:
@@ -111,6 +113,12 @@ class EvalReport:
             if self.precision_medium_plus is None
             else round(100 * self.precision_medium_plus, 1),
             "false_examples": self.false_examples[:10],
+            "caught_medium_plus_within_60s_pct": round(
+                100 * sum(1 for d in self.loud_delays if d <= 60) / self.anomalous, 1
+            )
+            if self.anomalous
+            else 100.0,
+            "median_medium_plus_delay_s": round(median(self.loud_delays), 1) if self.loud_delays else None,
         }
 
 
@@ -156,6 +164,7 @@ def score(
     outcomes: list[LabelOutcome] = []
     within = {30: 0, 60: 0, 120: 0}
     delays: list[float] = []
+    loud_delays: list[float] = []
     early_warnings = 0
     for lab in anomalous:
         onset, end = int(lab["onset_ms"]), int(lab["end_ms"])
@@ -171,6 +180,9 @@ def score(
             if a["market"] == lab["market"]
             and onset - early_tolerance_ms - warning_window_ms <= _ms(a["detected_at"]) < onset - early_tolerance_ms
         )
+        slack_times = [t for t, sev, _ in hits if severity_rank(sev) >= severity_rank("medium")]
+        if slack_times:
+            loud_delays.append(max(0.0, (slack_times[0] - onset) / 1000))
         if hits:
             t, sev, first = hits[0]
             delay = max(0.0, (t - onset) / 1000)
@@ -225,6 +237,7 @@ def score(
         false_by_severity=false_sev,
         alerts_medium_plus=medium_plus,
         true_medium_plus=true_medium_plus,
+        loud_delays=loud_delays,
     )
 
 

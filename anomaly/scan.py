@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import psycopg2.extensions
@@ -510,10 +510,16 @@ class _Applier:
     def __init__(self, cur: psycopg2.extensions.cursor, result: ScanResult) -> None:
         self.cur = cur
         self.result = result
+        # Ids of the episodes opened through this applier: an action the engine made in the same bucket as the
+        # open (an early open, then the bucket's own update or escalation) carries a copy taken before the id
+        # was known.
+        self.ids: dict[str, int] = {}
 
     def apply(self, act: Action, lc: Lifecycle) -> None:
         ep = act.episode
         cur = self.cur
+        if act.op != "open" and ep.anomaly_id is None and ep.dedup_key in self.ids:
+            ep = replace(ep, anomaly_id=self.ids[ep.dedup_key])
         if act.op == "open":
             cur.execute(
                 "INSERT INTO anomalies (market, kind, severity, status, started_at, detected_at, metrics, dedup_key)"
@@ -535,6 +541,8 @@ class _Applier:
             else:
                 self.result.opened.append(int(row[0]))
             anomaly_id = int(row[0]) if row else None
+            if anomaly_id is not None:
+                self.ids[ep.dedup_key] = anomaly_id
             live = lc.episodes.get(ep.key)
             if live is not None:
                 live.anomaly_id = anomaly_id

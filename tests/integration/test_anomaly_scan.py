@@ -15,6 +15,7 @@ from anomaly.evaluate import fetch_anomalies, score
 from anomaly.scan import SCAN_LOCK_KEY, run_scan
 from fake_upbit.simulator import EventPlan, MarketSimulator
 from tests.conftest import make_scratch_db
+from tests.support.anomaly_versions import pure_versions, versions
 from tests.support.rows import load_catalog, load_messages
 from upbit_core.settings import Settings
 
@@ -92,6 +93,25 @@ def test_the_same_file_replayed_twice_into_fresh_databases_gives_identical_anoma
     assert report.caught == report.anomalous, report.as_dict()
     kinds = {a["market"]: a["kind"] for a in listed_1}
     assert kinds.get("MARKET") == "market_move"
+
+
+def test_the_scan_stores_every_version_the_pure_engine_decides(
+    scratch_db: Settings, sim_file: tuple[Path, list[dict[str, Any]], list[dict[str, Any]]]
+) -> None:
+    # The same fills through the scan (SQL buckets at the early-decision step, one transaction per chunk) and
+    # through the pure engine: the same episodes, opened and escalated at the same event times to the same
+    # severities — an early open and the same bucket's escalation included (each must land on its row).
+    path, _, _ = sim_file
+    msgs = list(_read(path))
+    load_messages(scratch_db, msgs)
+    result = run_scan(scratch_db, live=False)
+    assert result.watermark_to is not None
+    end = int(result.watermark_to.timestamp() * 1000)
+
+    stored = versions(fetch_anomalies(scratch_db), end)
+    assert stored == pure_versions(msgs, end)
+    assert any(len(v) > 1 for _, _, _, v in stored), "some event must escalate, or this checks no escalation"
+    assert any(t % 10_000 for _, _, _, v in stored for t, _ in v), "some version must be an early decision"
 
 
 def test_a_scan_run_twice_evaluates_every_bucket_exactly_once(
