@@ -107,6 +107,7 @@ def test_alert_latency_from_the_onset_fill_to_the_slack_receiver_in_the_demo(
             shutil.copytree(run.log_dir, kept)
     labels = _labels(tmp_path)
     latencies: list[float] = []
+    any_receiver: list[float] = []  # the alert's first arrival at either receiver (Slack: medium+; webhook: all)
     rows = []
     for lab in labels:
         if not lab.get("anomalous"):
@@ -133,11 +134,16 @@ def test_alert_latency_from_the_onset_fill_to_the_slack_receiver_in_the_demo(
         rows.append((lab["event_id"], lab["kind"], market, got, detected, hook, interpreted, ingest_lag.get(market)))
         if got is not None and got <= 120:
             latencies.append(got)
+        first_any = min((x for x in (got, hook) if x is not None), default=None)
+        if first_any is not None and first_any <= 120:
+            any_receiver.append(first_any)
     report = {
         "labelled": len(rows),
         "alerted_within_120s": len(latencies),
         "median_s": round(median(latencies), 1) if latencies else None,
-        "p95_s": round(sorted(latencies)[max(0, int(round(0.95 * len(latencies))) - 1)], 1) if latencies else None,
+        "p95_s": _p95(latencies),
+        "first_receiver_median_s": round(median(any_receiver), 1) if any_receiver else None,
+        "first_receiver_p95_s": _p95(any_receiver),
         "per_event": rows,
         "slack_messages": len(slack.requests),
         "webhook_messages": len(webhook.requests),
@@ -147,8 +153,15 @@ def test_alert_latency_from_the_onset_fill_to_the_slack_receiver_in_the_demo(
     out.write_text(json.dumps(report, indent=2, default=str))
     print("alert latency (onset fill event time → Slack receiver):", json.dumps(report, default=str))
     assert latencies, f"no Slack alert for any labelled event: {report}\n{run.output()[-3000:]}"
-    # Goal: median <= 10 s, p95 <= 30 s (not met yet, see docs); this guards against regressions on a loaded machine.
-    assert report["median_s"] is not None and report["median_s"] <= 60, report
+    # Goal: median <= 10 s, p95 <= 30 s (figures in docs/anomaly-alerts.md); these guard against regressions with
+    # room for a loaded CI machine (a quiet run: Slack median ~12 s, first receiver ~7 s).
+    assert report["median_s"] is not None and report["median_s"] <= 30, report
+    assert report["first_receiver_median_s"] is not None and report["first_receiver_median_s"] <= 20, report
+
+
+def _p95(values: list[float]) -> float | None:
+    """The nearest-rank 95th percentile (with five events: the slowest)."""
+    return round(sorted(values)[max(0, int(round(0.95 * len(values))) - 1)], 1) if values else None
 
 
 def _labels(tmp_path: Path) -> list[dict[str, object]]:
