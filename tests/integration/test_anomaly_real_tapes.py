@@ -9,7 +9,7 @@ from typing import Any
 from anomaly.evaluate import alert_events, fetch_anomalies
 from anomaly.scan import ScanOptions, run_scan
 from bench.pump_tapes import KRW_PER_BTC, USDT_PER_BTC, Tape, tape_messages, tapes
-from tests.support.anomaly_versions import pure_versions, versions
+from tests.support.anomaly_versions import scan_matches_pure_engine
 from tests.support.rows import load_messages
 from upbit_core.settings import Settings
 from upbit_core.severity import severity_rank
@@ -200,12 +200,7 @@ def test_an_early_open_and_its_escalation_in_the_same_bucket_are_both_stored(scr
         _window(tape_messages(tape), tape.onset_ms - 3_600_000, tape.onset_ms + 300_000),
         key=lambda m: (m["trade_timestamp"], m["code"]),
     )
-    load_messages(scratch_db, msgs)
-    result = run_scan(scratch_db, live=False)
-    assert result.watermark_to is not None
-    end = int(result.watermark_to.timestamp() * 1000)
-    stored = versions(fetch_anomalies(scratch_db), end)
-    assert stored == pure_versions(msgs, end)
+    stored = scan_matches_pure_engine(scratch_db, msgs)
     pump = [v for market, _, _, v in stored if market == "KRW-ARN" and len(v) > 1]
     assert pump and (pump[0][1][0] - 1) // BUCKET_MS == (pump[0][0][0] - 1) // BUCKET_MS, pump
     assert pump[0][1][1] == "critical"

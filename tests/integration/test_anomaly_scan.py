@@ -15,7 +15,7 @@ from anomaly.evaluate import fetch_anomalies, score
 from anomaly.scan import SCAN_LOCK_KEY, run_scan
 from fake_upbit.simulator import EventPlan, MarketSimulator
 from tests.conftest import make_scratch_db
-from tests.support.anomaly_versions import pure_versions, versions
+from tests.support.anomaly_versions import scan_matches_pure_engine
 from tests.support.rows import load_catalog, load_messages
 from upbit_core.settings import Settings
 
@@ -102,14 +102,7 @@ def test_the_scan_stores_every_version_the_pure_engine_decides(
     # through the pure engine: the same episodes, opened and escalated at the same event times to the same
     # severities — an early open and the same bucket's escalation included (each must land on its row).
     path, _, _ = sim_file
-    msgs = list(_read(path))
-    load_messages(scratch_db, msgs)
-    result = run_scan(scratch_db, live=False)
-    assert result.watermark_to is not None
-    end = int(result.watermark_to.timestamp() * 1000)
-
-    stored = versions(fetch_anomalies(scratch_db), end)
-    assert stored == pure_versions(msgs, end)
+    stored = scan_matches_pure_engine(scratch_db, list(_read(path)))
     assert any(len(v) > 1 for _, _, _, v in stored), "some event must escalate, or this checks no escalation"
     assert any(t % 10_000 for _, _, _, v in stored for t, _ in v), "some version must be an early decision"
 

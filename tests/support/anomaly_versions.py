@@ -33,3 +33,19 @@ def pure_versions(messages: Sequence[Mapping[str, Any]], end_ms: int) -> Version
     cfg = DetectorConfig()
     kept = [m for m in messages if int(m["trade_timestamp"]) < end_ms]
     return versions(run_engine(bucket_parts(kept, cfg), config=cfg, parts=True), end_ms)
+
+
+def scan_matches_pure_engine(settings: Any, messages: Sequence[Mapping[str, Any]]) -> Versions:
+    """Load `messages`, scan them at once, and check the stored versions equal the pure engine's over the same
+    range (up to the scan's watermark); returns the stored versions."""
+    from anomaly.evaluate import fetch_anomalies
+    from anomaly.scan import run_scan
+    from tests.support.rows import load_messages
+
+    load_messages(settings, messages)
+    result = run_scan(settings, live=False)
+    assert result.watermark_to is not None
+    end = int(result.watermark_to.timestamp() * 1000)
+    stored = versions(fetch_anomalies(settings), end)
+    assert stored == pure_versions(messages, end)
+    return stored
