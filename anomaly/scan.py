@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -56,6 +57,9 @@ class ScanOptions:
     late_visibility_margin_seconds: float = 0.0
     # Rescan from here (`upbit-llm scan --since`): the watermark goes back, the engine is rebuilt from raw ticks.
     since: datetime | None = None
+    # Called after each committed chunk with (watermark reached, scan start, scan target, result so far): a long
+    # catch-up (a file load, a backfill, `--since` a week back) shows where it is.
+    progress: Callable[[datetime, datetime, datetime, ScanResult], None] | None = None
 
 
 @dataclass
@@ -220,6 +224,8 @@ def _scan(
         _process_chunk(conn, settings, cfg, opts, wm, end, state, result, peek_until)
         wm = end
         result.watermark_to = _ts(wm)
+        if opts.progress is not None and result.watermark_from is not None:
+            opts.progress(result.watermark_to, result.watermark_from, _ts(target), result)
         if end == target:
             break
     # Everything visible behind the watermark has been evaluated: later arrivals there are late fills.

@@ -249,3 +249,30 @@ def test_the_scan_gives_the_same_anomalies_in_timescaledb_mode(
         load_messages(db, _read(path))
         run_scan(db, live=False)
     assert fetch_anomalies(scratch_db_timescale) == fetch_anomalies(scratch_db)
+
+
+def test_a_scan_over_hours_of_history_prints_progress_per_hour_on_stderr(
+    scratch_db: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from upbit_llm.cli import main
+
+    # 3.2 hours of a few quiet markets: a catch-up scan of four chunks (an hour of event time each).
+    sim = MarketSimulator(markets=6, seed=3, start_ms=START_MS, rate=2.0, events=False)
+    load_messages(scratch_db, sim.messages(3.2 * 3600))
+    for key, value in {
+        "TIMESCALEDB_DBNAME": scratch_db.timescaledb_dbname,
+        "TIMESCALEDB_HOST": scratch_db.timescaledb_host,
+        "TIMESCALEDB_PORT": str(scratch_db.timescaledb_port),
+        "TIMESCALEDB_USER": scratch_db.timescaledb_user,
+        "ENVIRONMENT": "test",
+    }.items():
+        monkeypatch.setenv(key, value)
+    assert main(["scan", "--replay"]) == 0
+    out = capsys.readouterr()
+    lines = [line for line in out.err.splitlines() if line.startswith("scan: ")]
+    assert len(lines) == 3, out.err  # after hours 1, 2 and 3; the last chunk is the summary on stdout
+    assert "2026-01-01 01:00 UTC of 2026-01-01 03:" in lines[0] and "%" in lines[0] and "s left" in lines[0]
+    assert "scanned 1151 bucket(s)" in out.out, out.out  # 3.2 h, less the 2-s lateness at the end
+    # A live-sized scan (nothing new, then a few seconds) prints no progress.
+    assert main(["scan", "--replay"]) == 0
+    assert "scan: " not in capsys.readouterr().err

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from upbit_core.settings import Settings
 from upbit_llm.output import print_json
+
+if TYPE_CHECKING:
+    from anomaly.scan import ScanResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +45,30 @@ def _iso(value: str) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
+def _progress() -> Callable[[datetime, datetime, datetime, ScanResult], None]:
+    """A progress line on stderr per committed chunk (an hour of event time) when the scan spans more than one
+    chunk: a live scan never prints; a catch-up over days (a file load, a backfill, `--since`) says where it is
+    and how long is left."""
+    started = time.monotonic()
+
+    def report(reached: datetime, first: datetime, target: datetime, result: ScanResult) -> None:
+        elapsed = time.monotonic() - started
+        if reached >= target or (target - first).total_seconds() <= 3600:
+            return
+        done = (reached - first).total_seconds()
+        total = max((target - first).total_seconds(), 1.0)
+        left = elapsed * (total - done) / max(done, 1.0)
+        print(
+            f"scan: {reached:%Y-%m-%d %H:%M} UTC of {target:%Y-%m-%d %H:%M} ({100 * done / total:.0f} %),"
+            f" {result.buckets_evaluated:,} buckets, {len(result.opened)} new event(s),"
+            f" {elapsed:.0f} s so far, ~{left:.0f} s left",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return report
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from anomaly.scan import ScanOptions, run_scan
     from db.connection import DatabaseUnavailable
@@ -48,6 +78,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             since=args.since,
             lateness_seconds=settings.anomaly_lateness_seconds,
             late_rescan_seconds=settings.anomaly_late_rescan_seconds,
+            progress=_progress(),
         )
         result = run_scan(settings, live=not args.replay, options=opts)
     except DatabaseUnavailable as exc:
