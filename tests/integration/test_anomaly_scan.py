@@ -213,14 +213,7 @@ def test_scan_and_anomalies_commands_report_the_events(
     path, _, catalog = sim_file
     load_catalog(scratch_db, catalog)
     load_messages(scratch_db, _read(path))
-    for key, value in {
-        "TIMESCALEDB_DBNAME": scratch_db.timescaledb_dbname,
-        "TIMESCALEDB_HOST": scratch_db.timescaledb_host,
-        "TIMESCALEDB_PORT": str(scratch_db.timescaledb_port),
-        "TIMESCALEDB_USER": scratch_db.timescaledb_user,
-        "ENVIRONMENT": "test",
-    }.items():
-        monkeypatch.setenv(key, value)
+    _cli_env(monkeypatch, scratch_db)
     assert main(["scan", "--replay", "--json"]) == 0
     scan = json.loads(capsys.readouterr().out)
     assert scan["buckets_evaluated"] > 0 and scan["opened"]
@@ -259,14 +252,7 @@ def test_a_scan_over_hours_of_history_prints_progress_per_hour_on_stderr(
     # 3.2 hours of a few quiet markets: a catch-up scan of four chunks (an hour of event time each).
     sim = MarketSimulator(markets=6, seed=3, start_ms=START_MS, rate=2.0, events=False)
     load_messages(scratch_db, sim.messages(3.2 * 3600))
-    for key, value in {
-        "TIMESCALEDB_DBNAME": scratch_db.timescaledb_dbname,
-        "TIMESCALEDB_HOST": scratch_db.timescaledb_host,
-        "TIMESCALEDB_PORT": str(scratch_db.timescaledb_port),
-        "TIMESCALEDB_USER": scratch_db.timescaledb_user,
-        "ENVIRONMENT": "test",
-    }.items():
-        monkeypatch.setenv(key, value)
+    _cli_env(monkeypatch, scratch_db)
     assert main(["scan", "--replay"]) == 0
     out = capsys.readouterr()
     lines = [line for line in out.err.splitlines() if line.startswith("scan: ")]
@@ -276,3 +262,15 @@ def test_a_scan_over_hours_of_history_prints_progress_per_hour_on_stderr(
     # A live-sized scan (nothing new, then a few seconds) prints no progress.
     assert main(["scan", "--replay"]) == 0
     assert "scan: " not in capsys.readouterr().err
+
+
+def _cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    """Point the `upbit-llm` CLI (run in-process) at the test's database."""
+    for key, value in {
+        "TIMESCALEDB_DBNAME": settings.timescaledb_dbname,
+        "TIMESCALEDB_HOST": settings.timescaledb_host,
+        "TIMESCALEDB_PORT": str(settings.timescaledb_port),
+        "TIMESCALEDB_USER": settings.timescaledb_user,
+        "ENVIRONMENT": "test",
+    }.items():
+        monkeypatch.setenv(key, value)
