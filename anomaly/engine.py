@@ -11,6 +11,7 @@ from anomaly.detector import (
     DetectorConfig,
     Features,
     MarketTrack,
+    Trigger,
     classify,
     compute_features,
     market_context,
@@ -223,9 +224,11 @@ class DetectorEngine:
             if f.code in traded and (t := classify(f, contexts[f.code.split("-", 1)[0]], cfg)) is not None
         ]
         actions: list[Action] = []
+        seen_ms = point_ms - t_ms  # the unfinished bucket's seconds: a window's true length ends here
         for trig in triggers:
             if severity_rank(trig.severity) < severity_rank("medium"):
                 continue
+            trig = _seen_window(trig, (trig.window_buckets - 1) * cfg.bucket_seconds + seen_ms / 1000, cfg)
             ep = self.lifecycle.episodes.get(trig.market)
             if ep is not None and severity_rank(trig.severity) <= severity_rank(ep.severity):
                 continue
@@ -309,3 +312,21 @@ class DetectorEngine:
             if act:
                 actions.append(act)
         return actions
+
+
+def _seen_window(trig: Trigger, span_s: float, cfg: DetectorConfig) -> Trigger:
+    """An early decision's numbers for the window it saw (`span_s` seconds, not the full k x 10 s): its length, and
+    the market's normal value, orders and fills for that length, so value / normal = the ratio it states."""
+    metrics = dict(trig.metrics)
+    metrics["window_seconds"] = int(span_s) if float(span_s).is_integer() else round(span_s, 1)
+    full_s = trig.window_buckets * cfg.bucket_seconds
+    factor = span_s / full_s if full_s and span_s > 0 else 1.0
+    if trig.market != "MARKET" and factor < 1.0:
+        for key in ("baseline_value_krw", "baseline_orders", "baseline_fills"):
+            value = metrics.get(key)
+            if isinstance(value, int | float):
+                metrics[key] = round(value * factor, 2)
+        ratio = metrics.get("value_ratio")
+        if isinstance(ratio, int | float):
+            metrics["value_ratio"] = round(ratio / factor, 2)
+    return replace(trig, metrics=metrics)

@@ -83,6 +83,14 @@ def test_a_pump_that_jumps_at_once_is_decided_at_the_first_early_point_not_at_th
     assert early[0].op == "open" and early[0].episode.kind == "pump"
     assert early[0].episode.severity in ("medium", "high", "critical")
     assert early[0].at_ms == bucket + STEP  # 2 s into the bucket: the first point after the jump
+    # The alert says the window it saw: (window buckets - 1) x 10 s plus the 2 s of the unfinished bucket.
+    m = early[0].episode.metrics
+    assert m["window_seconds"] in (2, 22, 52)
+    # ... and its normal for that length: value / normal = the stated ratio (no market-wide move to divide by).
+    detail = m["detail"]
+    assert isinstance(detail, dict)
+    assert abs(m["value_krw"] / m["baseline_value_krw"] - m["value_ratio"]) <= 0.01 * m["value_ratio"]
+    assert detail["baseline_orders"] < late[0].episode.metrics["detail"]["baseline_orders"]
     assert late[0].at_ms == bucket + B  # without early decisions: the bucket's end
     assert early[0].episode.started_ms == late[0].episode.started_ms  # the same episode (same dedup key)
     # The same config with early decisions off decides at the bucket end even when given the finer rows.
