@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import median
 
 from upbit_core.severity import SEVERITIES as SEVERITIES
@@ -198,16 +198,13 @@ class MarketTrack:
 
     def advance(self, t_ms: int, row: BucketRow | None) -> None:
         """Account bucket `t_ms` (row None = no fills). Called for every bucket, in order."""
-        cfg = self.cfg
         minute_ms = t_ms - t_ms % 60_000
         if self.current is None or self.current.start_ms != minute_ms:
             if self.current is not None:
                 self._close_minutes_until(minute_ms)
             self.current = _Minute(minute_ms)
             self._baseline = None
-        # Forget a close older than the baseline window: a rebuilt engine (next scan) would not know it either.
-        if self.last_trade_ms is not None and t_ms - self.last_trade_ms > cfg.baseline_minutes * 60_000:
-            self.last_close = None
+        self.last_close = self._last_close_at(t_ms)
         if row is not None and row.fills > 0:
             self.current.value += row.value
             self.current.fills += row.fills
@@ -215,10 +212,21 @@ class MarketTrack:
             self.current.close = row.close
             self.last_close = row.close
             self.last_trade_ms = t_ms
-            self.recent.append(row)
-        else:
-            close = self.last_close if self.last_close is not None else 0.0
-            self.recent.append(BucketRow(self.code, t_ms, close, close, close, close, 0.0, 0.0, 0, 0, 0))
+        self.recent.append(self._bucket_row(t_ms, row, self.last_close))
+
+    def _last_close_at(self, t_ms: int) -> float | None:
+        """The last close as bucket `t_ms` knows it: forgotten once older than the baseline window (a rebuilt
+        engine, next scan, would not know it either)."""
+        if self.last_trade_ms is not None and t_ms - self.last_trade_ms > self.cfg.baseline_minutes * 60_000:
+            return None
+        return self.last_close
+
+    def _bucket_row(self, t_ms: int, row: BucketRow | None, last_close: float | None) -> BucketRow:
+        """The row bucket `t_ms` leaves in `recent`: its own, or a flat one at the last close when it had no fills."""
+        if row is not None and row.fills > 0:
+            return row
+        close = last_close if last_close is not None else 0.0
+        return BucketRow(self.code, t_ms, close, close, close, close, 0.0, 0.0, 0, 0, 0)
 
     def to_state(self) -> list[object]:
         """Everything the track knows, as JSON-ready lists (floats round-trip exactly through JSON)."""
@@ -273,15 +281,17 @@ class MarketTrack:
         return track
 
     def _close_minutes_until(self, minute_ms: int) -> None:
+        self.minutes.extend(self._closing(minute_ms))
+
+    def _closing(self, minute_ms: int) -> list[_Minute]:
+        """The minutes that closing the current one before `minute_ms` adds: it (its close, or the last one if it
+        had no fill) and the empty minutes in between (zeros, part of the baseline), capped at the window length."""
         assert self.current is not None
         done = self.current
         if done.close is None:
-            done.close = self.last_close
-        self.minutes.append(done)
-        # Empty minutes in between are part of the baseline (zeros), capped at the window length.
+            done = replace(done, close=self.last_close)
         start = max(done.start_ms + 60_000, minute_ms - self.cfg.baseline_minutes * 60_000)
-        for m in range(start, minute_ms, 60_000):
-            self.minutes.append(_Minute(m, 0.0, 0, self.last_close, 0))
+        return [done, *(_Minute(m, 0.0, 0, self.last_close, 0) for m in range(start, minute_ms, 60_000))]
 
     def baseline(self, t_ms: int) -> Baseline:
         """Baseline from completed minutes only (cached per minute: the current minute never feeds it)."""
@@ -296,16 +306,7 @@ class MarketTrack:
             return self.baseline(t_ms)
         if self._peeked is not None and self._peeked[0] == t_ms:
             return self._peeked[1]
-        done = _Minute(
-            self.current.start_ms,
-            self.current.value,
-            self.current.fills,
-            self.current.close if self.current.close is not None else self.last_close,
-            self.current.orders,
-        )
-        minutes = [*self.minutes, done]
-        start = max(done.start_ms + 60_000, minute_ms - self.cfg.baseline_minutes * 60_000)
-        minutes += [_Minute(m, 0.0, 0, self.last_close, 0) for m in range(start, minute_ms, 60_000)]
+        minutes = [*self.minutes, *self._closing(minute_ms)]
         base = _baseline_of(minutes[-self.cfg.baseline_minutes :], t_ms, self.cfg)
         self._peeked = (t_ms, base)  # the bucket's early points share it (the track cannot change in between)
         return base
@@ -313,13 +314,7 @@ class MarketTrack:
     def peek_recent(self, t_ms: int, row: BucketRow | None) -> list[BucketRow]:
         """The last buckets as `advance(t_ms, row)` would leave them (the current one partial), without changing
         the track."""
-        last_close = self.last_close
-        if self.last_trade_ms is not None and t_ms - self.last_trade_ms > self.cfg.baseline_minutes * 60_000:
-            last_close = None
-        if row is None or row.fills <= 0:
-            close = last_close if last_close is not None else 0.0
-            row = BucketRow(self.code, t_ms, close, close, close, close, 0.0, 0.0, 0, 0, 0)
-        recent = [*self.recent, row]
+        recent = [*self.recent, self._bucket_row(t_ms, row, self._last_close_at(t_ms))]
         return recent[-(self.recent.maxlen or len(recent)) :]
 
 
