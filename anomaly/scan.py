@@ -465,9 +465,12 @@ def _process_chunk(
             for act in engine.step(step_input(t)):
                 applier.apply(act, lc)
             result.buckets_evaluated += 1
-        if peek_until is not None:
-            for act in engine.peek(step_input(end), peek_until):
-                applier.apply(act, lc)
+        early = engine.peek(step_input(end), peek_until) if peek_until is not None else []
+        for act in early:
+            applier.apply(act, lc)
+        # Only the unfinished bucket was peeked at (most live scans): tracks, stored buckets and the watermark are
+        # as the last scan left them, so nothing but an early open or escalation is written.
+        peek_only = end == wm
         if new_rows:
             execute_values(
                 cur,
@@ -495,18 +498,23 @@ def _process_chunk(
                 ],
                 page_size=5000,
             )
-        # Buckets older than the baseline window are never read again.
-        cur.execute("DELETE FROM anomaly_buckets WHERE bucket < %s", (_ts(end - (cfg.baseline_minutes + 5) * 60_000),))
-        _save_lifecycle(cur, lc)
+        if not peek_only:
+            # Buckets older than the baseline window are never read again.
+            cur.execute(
+                "DELETE FROM anomaly_buckets WHERE bucket < %s", (_ts(end - (cfg.baseline_minutes + 5) * 60_000),)
+            )
+        if early or not peek_only:
+            _save_lifecycle(cur, lc)
         state["stale_until_ms"] = engine.stale_until_ms
         result.suppressed += lc.suppressed
         result.markets = max(result.markets, len(engine.tracks))
         result.stale = lc.stale_open
-        cur.execute(
-            "UPDATE anomaly_scan_state SET watermark = %s, state = %s, scans = scans + 1, updated_at = now(),"
-            " engine = %s, engine_at = %s WHERE name = %s",
-            (_ts(end), Json(state), json.dumps(engine.to_state(), separators=(",", ":")), _ts(end), STATE_NAME),
-        )
+        if saved is None or not peek_only:  # a rebuilt engine is kept, so the next scan restores it
+            cur.execute(
+                "UPDATE anomaly_scan_state SET watermark = %s, state = %s, scans = scans + 1, updated_at = now(),"
+                " engine = %s, engine_at = %s WHERE name = %s",
+                (_ts(end), Json(state), json.dumps(engine.to_state(), separators=(",", ":")), _ts(end), STATE_NAME),
+            )
     conn.commit()
 
 
