@@ -372,6 +372,13 @@ class Features:
     orders: dict[int, int]
     # value against the unfloored baseline: how many times its own normal this market trades (market breadth)
     rel_ratio: dict[int, float]
+    # An early decision's unfinished bucket: the ms of it seen so far (None: the bucket is complete). A window of
+    # k buckets then spans (k - 1) buckets plus these ms, and the crowd's order *rate* is judged over that span.
+    seen_ms: int | None = None
+
+    def span_buckets(self, k: int, bucket_ms: int) -> float:
+        """The length of window `k` in buckets, as seen (shorter than k inside an unfinished bucket)."""
+        return float(k) if self.seen_ms is None else k - 1 + self.seen_ms / bucket_ms
 
     @property
     def eligible(self) -> bool:
@@ -383,10 +390,13 @@ def compute_features(track: MarketTrack, t_ms: int) -> Features | None:
     return _features(track.code, track.cfg, track.baseline(t_ms), list(track.recent), t_ms)
 
 
-def peek_features(track: MarketTrack, t_ms: int, partial: BucketRow | None) -> Features | None:
-    """Features of bucket `t_ms` from its fills so far (`partial`), the track unchanged: the windows end where
-    the partial row ends, so a 10-s window holds only the seconds seen yet (ratios and counts err low)."""
-    return _features(track.code, track.cfg, track.peek_baseline(t_ms), track.peek_recent(t_ms, partial), t_ms)
+def peek_features(track: MarketTrack, t_ms: int, partial: BucketRow | None, point_ms: int) -> Features | None:
+    """Features of bucket `t_ms` from its fills so far (`partial`, up to `point_ms`), the track unchanged: the
+    windows end at the point, so a 10-s window holds only the seconds seen yet (value ratios and counts err low;
+    the crowd test compares the orders with the normal rate over the seconds seen)."""
+    base = track.peek_baseline(t_ms)
+    f = _features(track.code, track.cfg, base, track.peek_recent(t_ms, partial), t_ms)
+    return None if f is None else replace(f, seen_ms=point_ms - t_ms)
 
 
 def _features(code: str, cfg: DetectorConfig, base: Baseline, recent: list[BucketRow], t_ms: int) -> Features | None:
@@ -585,7 +595,10 @@ def classify(f: Features, ctx: MarketContext, cfg: DetectorConfig) -> Trigger | 
         move = f.pct[k] or 0.0
         direction = 0
         kind = "buy_burst"
-    crowd_orders = max(f.orders[w] - cfg.crowd_order_ratio * f.baseline.orders_per_bucket * w for w in cfg.windows)
+    crowd_orders = max(
+        f.orders[w] - cfg.crowd_order_ratio * f.baseline.orders_per_bucket * f.span_buckets(w, cfg.bucket_ms)
+        for w in cfg.windows
+    )
     # The crowd must push the way the price goes: a pump is a rush of market *buys* (a dump of market sells) in
     # the same window — a whale's sweep, a market maker refilling, or a crowd on both sides is not.
     pushing = 50.0 + cfg.crowd_side_margin_pct
@@ -655,8 +668,10 @@ def _rush_window(f: Features, ctx: MarketContext, cfg: DetectorConfig, direction
 
 
 def _has_crowd(f: Features, cfg: DetectorConfig, w: int, min_orders: int) -> bool:
-    """Window `w` holds a crowd of taker orders: at least `min_orders` and `crowd_order_ratio` × the normal rate."""
-    return f.orders[w] >= max(min_orders, cfg.crowd_order_ratio * f.baseline.orders_per_bucket * w)
+    """Window `w` holds a crowd of taker orders: at least `min_orders`, and `crowd_order_ratio` × the market's
+    normal order rate over the window's length as seen (an early point's window ends inside its bucket)."""
+    span = f.span_buckets(w, cfg.bucket_ms)
+    return f.orders[w] >= max(min_orders, cfg.crowd_order_ratio * f.baseline.orders_per_bucket * span)
 
 
 def _pushes(buy_share_pct: float, direction: float, side_pct: float) -> bool:

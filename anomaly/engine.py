@@ -169,7 +169,7 @@ class DetectorEngine:
                 if code in inp.gap_codes:
                     continue
                 track = self.tracks.get(code) or MarketTrack(code, cfg)
-                f = peek_features(track, t_ms, rows.get(code))
+                f = peek_features(track, t_ms, rows.get(code), point)
                 if f is not None:
                     feats.append(f)
             actions += self._decide(t_ms, feats, point, frozenset(rows))

@@ -112,6 +112,14 @@ def _ts(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+def detector_config(settings: Settings) -> DetectorConfig:
+    """The detector as the settings ask for it (the opt-in rush rule, the early-decision step)."""
+    return DetectorConfig(
+        rush_windows=RUSH_WINDOWS if settings.anomaly_rush_rule else (),
+        early_step_seconds=settings.anomaly_early_step_seconds,
+    )
+
+
 def run_scan(
     settings: Settings,
     *,
@@ -120,7 +128,7 @@ def run_scan(
     options: ScanOptions | None = None,
 ) -> ScanResult:
     """Evaluate every bucket since the watermark. `live=False` (replays, evaluation) uses event time only."""
-    cfg = config or DetectorConfig(rush_windows=RUSH_WINDOWS if settings.anomaly_rush_rule else ())
+    cfg = config or detector_config(settings)
     opts = options or ScanOptions(
         lateness_seconds=settings.anomaly_lateness_seconds, late_rescan_seconds=settings.anomaly_late_rescan_seconds
     )

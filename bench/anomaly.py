@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 AREA = "anomaly"
 START_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC
-SLICE_S = 2  # the shipped scan pace (ANOMALY_SCAN_INTERVAL_SECONDS)
+SLICE_S = int(Settings.model_fields["anomaly_scan_interval_seconds"].default)  # the shipped scan pace
 
 
 def _progress(text: str) -> None:

@@ -80,17 +80,21 @@ class Settings(BaseSettings):
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", repr=False)
     celery_result_url: str = Field(default="", repr=False)  # empty → same as redis_url
     summary_interval_seconds: int = Field(default=300, ge=5)
-    # Scan every 2 s, a bucket 2 s after its end: a pump's alert leaves ~2–4 s after its 10-s bucket closes instead
-    # of 5–20 s (15 s / 5 s before). A live scan over 160 markets costs ~0.2 s (bench anomaly), so ~10 % of a core.
-    anomaly_scan_interval_seconds: int = Field(default=2, ge=1)
-    # A bucket is scanned once the newest event time is this far past its end (other partitions' stragglers);
-    # fills later than that are still evaluated: the scan goes back for them.
-    anomaly_lateness_seconds: int = Field(default=2, ge=0, le=60)
+    # Scan every second and peek at the unfinished bucket up to 1 s behind the newest event time: the path from a
+    # decision to the Slack receiver is ~1–2 s (demo, docs/anomaly-alerts.md). A live scan over 160 markets costs
+    # ~0.1–0.2 s (bench anomaly), so ~10–20 % of a core. A bucket is scanned once the newest event time is
+    # `anomaly_lateness_seconds` past its end (other partitions' stragglers); fills later than that are still
+    # evaluated: the scan goes back for them.
+    anomaly_scan_interval_seconds: int = Field(default=1, ge=1)
+    anomaly_lateness_seconds: int = Field(default=1, ge=0, le=60)
     # How far behind the watermark a scan looks for fills that arrived after it passed (0 = never go back).
     anomaly_late_rescan_seconds: int = Field(default=300, ge=0, le=1800)
     # Opt-in "rush" rule: a one-sided crowd moving the price >= 3 % in 10–30 s is medium before the 5 % move. Off:
     # on the held-out real tapes it added false medium+ alerts (docs/anomaly-alerts.md).
     anomaly_rush_rule: bool = False
+    # Early (medium+) decisions inside a 10-s bucket every this many seconds of event time (a divisor of 10; 0 =
+    # decide at bucket ends only). Deterministic: the points are fixed in event time (anomaly.detector).
+    anomaly_early_step_seconds: int = Field(default=2, ge=0, le=5)
     aggregate_refresh_interval_seconds: int = Field(default=60, ge=5)
     catalog_refresh_interval_seconds: int = Field(default=86_400, ge=60)
     flower_host: str = "127.0.0.1"
@@ -179,6 +183,13 @@ class Settings(BaseSettings):
     web_refresh_seconds: float = Field(default=2.0, ge=0.2, le=300)
     # The dashboard's Q&A waits this long for the Celery `ask` task (queue llm) before answering 504.
     web_ask_timeout_seconds: float = Field(default=90.0, gt=0)
+
+    @field_validator("anomaly_early_step_seconds")
+    @classmethod
+    def _step_divides_the_bucket(cls, value: int) -> int:
+        if value and 10 % value:
+            raise ValueError("ANOMALY_EARLY_STEP_SECONDS must divide the 10-s bucket: 0 (off), 1, 2 or 5")
+        return value
 
     @field_validator("upbit_quotes")
     @classmethod

@@ -38,13 +38,14 @@ def test_alert_latency_from_the_onset_fill_to_the_slack_receiver_in_the_demo(
     webhook = Receiver().start()
     gen = make_scratch_db()
     settings = next(gen)
-    # The shipped scan settings (a scan every 2 s, a bucket scanned 2 s of event time after its end; fills of a
+    # The shipped scan settings (a scan every second, a bucket scanned 1 s of event time after its end; fills of a
     # bucket that arrive later still count: the scan goes back for them), so the figure is what `make demo` gives.
     shipped = Settings.model_fields
     overrides = {
         # start_demo slows the scan to 5 s for the other demo tests; this one measures the shipped pace.
         "ANOMALY_SCAN_INTERVAL_SECONDS": str(shipped["anomaly_scan_interval_seconds"].default),
         "ANOMALY_LATENESS_SECONDS": str(shipped["anomaly_lateness_seconds"].default),
+        "ANOMALY_EARLY_STEP_SECONDS": str(shipped["anomaly_early_step_seconds"].default),
         "SLACK_WEBHOOK_URL": slack.url + "/slack",
         "SLACK_MIN_SEVERITY": "medium",
         "ALERT_WEBHOOK_URL": webhook.url + "/hook",

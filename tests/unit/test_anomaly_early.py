@@ -8,11 +8,16 @@ import json
 import random
 from dataclasses import replace
 
+import pytest
+from pydantic import ValidationError
+
 from anomaly.detector import BucketRow, DetectorConfig
 from anomaly.engine import DetectorEngine, StepInput, merge_parts
 from anomaly.evaluate import bucket_parts, bucketize
 from anomaly.lifecycle import Action, Lifecycle
+from anomaly.scan import detector_config
 from tests.unit.test_anomaly_detector import CFG, T0, B, codes, market_run
+from upbit_core.settings import Settings
 
 STEP = 2_000
 
@@ -165,3 +170,39 @@ def test_a_bucket_row_is_exactly_the_merge_of_its_finer_rows() -> None:
     merged = {t: merge_parts(t, rows) for t, rows in bucket_parts(msgs, CFG).items()}
     assert merged == whole
     assert len(whole) > 100
+
+
+def test_an_early_point_judges_the_crowd_by_the_normal_order_rate_over_the_seconds_it_has_seen() -> None:
+    # KRW-C03 normally takes ~8 taker orders per 10 s, so a crowd over a whole bucket needs 8 x 8 = 64 orders. A
+    # dump of -7 % in its first 2 s on a steady crowd of 20 market sells every 2 s (10 per second, 12.5x the normal
+    # rate) shows that rate 2 s in: the early point compares its 20 orders with 8x the normal rate over 2 s (12.8,
+    # floor 20), not over 10 s (64), which the crowd would reach only 8 s in.
+    base = market_run(codes(12), 50)
+    onset = 40 * 6
+    parts: dict[int, list[BucketRow]] = {}
+    for i, t in enumerate(sorted(base)):
+        rows: list[BucketRow] = []
+        for r in base[t]:
+            if r.code == "KRW-C03" and i == onset:
+                low = r.close * 0.93
+                v = r.value * 6
+                rows += [BucketRow(r.code, t + k * STEP, low, low, low, low, v, v * 0.05, 26, 1, 20) for k in range(5)]
+            else:
+                rows += _split(r)
+        parts[t] = rows
+    normal = sum(r.orders for t in sorted(base)[onset - 60 : onset] for r in base[t] if r.code == "KRW-C03") / 60
+    assert 6 <= normal <= 10, normal  # the premise: 8x the normal rate over 10 s is well above 20 orders
+    bucket = T0 + onset * B
+    acts = [a for a in _run(parts) if a.episode.market == "KRW-C03"]
+    first = next(a for a in acts if a.episode.severity in ("medium", "high", "critical"))
+    assert first.op == "open" and first.episode.kind == "dump"
+    assert first.at_ms == bucket + STEP  # 2 s in: the first point
+    assert first.episode.metrics["detail"]["crowd"] is True
+
+
+def test_the_early_step_setting_reaches_the_scans_detector_and_must_divide_the_bucket() -> None:
+    assert detector_config(Settings(anomaly_early_step_seconds=5)).early_step_ms == 5_000
+    assert detector_config(Settings(anomaly_early_step_seconds=0)).early_step_ms == 0  # bucket ends only
+    assert detector_config(Settings()).early_step_ms == DetectorConfig().early_step_ms  # one default
+    with pytest.raises(ValidationError, match="ANOMALY_EARLY_STEP_SECONDS must divide the 10-s bucket"):
+        Settings(anomaly_early_step_seconds=3)
