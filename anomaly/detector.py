@@ -394,12 +394,13 @@ def peek_features(track: MarketTrack, t_ms: int, partial: BucketRow | None, poin
     """Features of bucket `t_ms` from its fills so far (`partial`, up to `point_ms`), the track unchanged: the
     windows end at the point, so a 10-s window holds only the seconds seen yet (value ratios and counts err low;
     the crowd test compares the orders with the normal rate over the seconds seen)."""
-    base = track.peek_baseline(t_ms)
-    f = _features(track.code, track.cfg, base, track.peek_recent(t_ms, partial), t_ms)
-    return None if f is None else replace(f, seen_ms=point_ms - t_ms)
+    recent = track.peek_recent(t_ms, partial)
+    return _features(track.code, track.cfg, track.peek_baseline(t_ms), recent, t_ms, point_ms - t_ms)
 
 
-def _features(code: str, cfg: DetectorConfig, base: Baseline, recent: list[BucketRow], t_ms: int) -> Features | None:
+def _features(
+    code: str, cfg: DetectorConfig, base: Baseline, recent: list[BucketRow], t_ms: int, seen_ms: int | None = None
+) -> Features | None:
     if base.data_minutes < cfg.warmup_minutes or base.fills_in_window < cfg.thin_min_fills:
         return None
     cur = recent[-1]
@@ -434,7 +435,7 @@ def _features(code: str, cfg: DetectorConfig, base: Baseline, recent: list[Bucke
         else:
             pct[k] = None
             z[k] = None
-    return Features(code, t_ms, cur.close, base, value, ratio, pct, z, share, fills, orders, rel)
+    return Features(code, t_ms, cur.close, base, value, ratio, pct, z, share, fills, orders, rel, seen_ms)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg2
+
 from anomaly.evaluate import alert_events, fetch_anomalies
 from anomaly.scan import ScanOptions, run_scan
 from bench.pump_tapes import KRW_PER_BTC, USDT_PER_BTC, Tape, tape_messages, tapes
@@ -204,3 +206,35 @@ def test_an_early_open_and_its_escalation_in_the_same_bucket_are_both_stored(scr
     pump = [v for market, _, _, v in stored if market == "KRW-ARN" and len(v) > 1]
     assert pump and (pump[0][1][0] - 1) // BUCKET_MS == (pump[0][0][0] - 1) // BUCKET_MS, pump
     assert pump[0][1][1] == "critical"
+
+
+def test_late_fills_behind_a_stopped_feed_are_evaluated_once_the_last_late_check_is_a_bucket_old(
+    scratch_db: Settings,
+) -> None:
+    # A scan that only peeks at the unfinished bucket skips the late-fill check while the last check is under a
+    # bucket (10 s) old. Here KRW-QLC's fills (a real pump) reach the database after the watermark passed them and
+    # the feed then stops, so every later scan only peeks: the check must still run once the last one is 10 s old
+    # (aged here by moving its mark back 11 s instead of sleeping), and the pump must then be found.
+    tape = _tape("QLC@2020")
+    onset = tape.onset_ms
+    lo, hi = onset - 3_600_000, onset + 120_000
+    pump = _window(tape_messages(tape), lo, hi)
+    other = list(_steady("KRW-FILL", 1000.0, lo, onset + 180_000, every_ms=500))
+    load_messages(scratch_db, [m for m in pump if m["trade_timestamp"] < onset - 60_000] + other)
+    run_scan(scratch_db, live=False)
+    load_messages(scratch_db, [m for m in pump if m["trade_timestamp"] >= onset - 60_000])  # the lagging partition
+    quiet = run_scan(scratch_db, live=False)
+    assert quiet.rescanned_from is None and quiet.buckets_evaluated == 0  # checked < 10 s ago: not yet
+    assert _first_alert_ms(fetch_anomalies(scratch_db), "KRW-QLC", onset) is None
+    conn = psycopg2.connect(scratch_db.database_dsn())
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "UPDATE anomaly_scan_state SET state = jsonb_set(state, '{ingest_mark}',"
+            " to_jsonb(to_char((state->>'ingest_mark')::timestamptz - interval '11 s',"
+            " 'YYYY-MM-DD\"T\"HH24:MI:SS.USOF')))"
+        )
+    conn.close()
+    late = run_scan(scratch_db, live=False)
+    assert late.rescanned_from is not None and late.rescanned_from.timestamp() * 1000 <= onset - 60_000
+    first = _first_alert_ms(fetch_anomalies(scratch_db), "KRW-QLC", onset)
+    assert first is not None and first - onset <= 60_000
