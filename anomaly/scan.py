@@ -215,9 +215,9 @@ def _scan(
         # while the last check is under a bucket old, and keeps that check's mark, so the next check still sees
         # every arrival since: a late fill is found within a bucket of wall time either way.
         last = state.get("ingest_mark")
-        recent_check = isinstance(last, str) and (
-            scan_mark - datetime.fromisoformat(last)
-        ).total_seconds() < cfg.bucket_seconds
+        recent_check = (
+            isinstance(last, str) and (scan_mark - datetime.fromisoformat(last)).total_seconds() < cfg.bucket_seconds
+        )
         skip_check = opts.since is None and target <= wm and recent_check
         rewind = None if skip_check else _rewind_point(cur, opts, patterns, wm, state, _ms(lo), bms)
     conn.commit()
