@@ -6,7 +6,9 @@ facts at once; the interpretation follows as a second message) with SLACK_WEBHOO
 receiver (and ALERT_WEBHOOK_URL at a second one, which gets every severity). The first message per market counts.
 Prints the figures and where the time goes (ingest lag, the event time of the first Slack-worthy version, the
 webhook's first arrival); the logs are kept under artifacts/alert-latency-logs. The goal (median ≤ 10 s, p95 ≤ 30 s)
-is not met yet; the assertion is a loose regression guard (median ≤ 60 s).
+was met in the quiet runs of the shipped settings (7.7 and 8.0 s; docs/anomaly-alerts.md), but the median depends on
+where the onsets fall inside their 10-s buckets and on the machine's load (10.5 s inside a loaded full test run), so
+the assertions are loose regression guards (Slack median ≤ 30 s, first receiver ≤ 20 s).
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ def test_alert_latency_from_the_onset_fill_to_the_slack_receiver_in_the_demo(
     print("alert latency (onset fill event time → Slack receiver):", json.dumps(report, default=str))
     assert latencies, f"no Slack alert for any labelled event: {report}\n{run.output()[-3000:]}"
     # Goal: median <= 10 s, p95 <= 30 s (figures in docs/anomaly-alerts.md); these guard against regressions with
-    # room for a loaded CI machine (a quiet run: Slack median ~12 s, first receiver ~7 s).
+    # room for a loaded CI machine (quiet runs: Slack median 7.7–8.0 s).
     assert report["median_s"] is not None and report["median_s"] <= 30, report
     assert report["first_receiver_median_s"] is not None and report["first_receiver_median_s"] <= 20, report
 
