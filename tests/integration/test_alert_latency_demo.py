@@ -6,9 +6,10 @@ facts at once; the interpretation follows as a second message) with SLACK_WEBHOO
 receiver (and ALERT_WEBHOOK_URL at a second one, which gets every severity). The first message per market counts.
 Prints the figures and where the time goes (ingest lag, the event time of the first Slack-worthy version, the
 webhook's first arrival); the logs are kept under artifacts/alert-latency-logs. The goal (median ≤ 10 s, p95 ≤ 30 s)
-was met in the quiet runs of the shipped settings (7.7 and 8.0 s; docs/anomaly-alerts.md), but the median depends on
-where the onsets fall inside their 10-s buckets and on the machine's load (10.5 s inside a loaded full test run), so
-the assertions are loose regression guards (Slack median ≤ 30 s, first receiver ≤ 20 s).
+was met with the shipped settings (7.7 and 8.0 s alone, 10.0 s inside the CI suite; docs/anomaly-alerts.md), but the
+median depends on where the onsets fall inside their 10-s buckets and on the machine's load (an estimated 4 of 20
+onset phases give 10.5-11.5 s), so the assertions are loose regression guards (Slack median ≤ 30 s, first receiver
+≤ 20 s).
 """
 
 from __future__ import annotations
