@@ -230,8 +230,7 @@ def test_late_fills_behind_a_stopped_feed_are_evaluated_once_the_last_late_check
     with conn, conn.cursor() as cur:
         cur.execute(
             "UPDATE anomaly_scan_state SET state = jsonb_set(state, '{ingest_mark}',"
-            " to_jsonb(to_char((state->>'ingest_mark')::timestamptz - interval '11 s',"
-            " 'YYYY-MM-DD\"T\"HH24:MI:SS.USOF')))"
+            " to_jsonb((state->>'ingest_mark')::timestamptz - interval '11 s'))"
         )
     conn.close()
     late = run_scan(scratch_db, live=False)
